@@ -1,0 +1,69 @@
+"""OpenAPI post-processing: document the problem+json error responses every operation can give."""
+
+from __future__ import annotations
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details.",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "example": "about:blank"},
+        "title": {"type": "string", "example": "Conflict"},
+        "status": {"type": "integer", "example": 409},
+        "detail": {"type": "string", "example": "A customer with external_id 'EXT-CU-0042' already exists."},
+        "code": {"type": "string", "description": "Stable machine-readable code.", "example": "external_id_taken"},
+        "errors": {
+            "type": "array",
+            "description": "Every field problem at once.",
+            "items": {
+                "type": "object",
+                "required": ["field", "code", "detail"],
+                "properties": {
+                    "field": {"type": "string", "nullable": True, "example": "external_id"},
+                    "code": {"type": "string", "example": "unique"},
+                    "detail": {"type": "string"},
+                },
+            },
+        },
+        "existing_id": {
+            "type": "string",
+            "format": "uuid",
+            "description": "With `external_id_taken` and `group_name_taken`: the id of the existing object.",
+        },
+    },
+    "additionalProperties": True,
+}
+
+_DESCRIPTIONS = {
+    "400": "Invalid input: every problem is listed in `errors`.",
+    "401": "No credentials, or an unknown or revoked API key.",
+    "403": "Authenticated, but the key's user lacks the model permission.",
+    "404": "Unknown resource, or a malformed id in the path.",
+    "409": "A uniqueness or state conflict.",
+    "415": "The body is not JSON.",
+    "429": "Throttled; see `Retry-After`.",
+    "503": "The database is unavailable; retry after `Retry-After` seconds.",
+}
+
+
+def add_problem_responses(result: dict, generator, request, public) -> dict:
+    """Add the problem+json error responses to every operation and the `Problem` component."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    ref = {"$ref": "#/components/schemas/Problem"}
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            codes = ["400", "401", "403", "429", "503"]
+            if "{" in path:
+                codes.append("404")
+            if method in {"post", "put", "patch"}:
+                codes += ["409", "415"]
+            if method == "delete":
+                codes.append("409")
+            responses = operation.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(
+                    code, {"description": _DESCRIPTIONS[code], "content": {"application/problem+json": {"schema": ref}}}
+                )
+    return result

@@ -1,0 +1,26 @@
+"""Routes of /api/v1: each path works with and without a trailing slash (no redirect)."""
+
+from __future__ import annotations
+
+from rest_framework.routers import DefaultRouter
+
+from customers.api.views import CustomerViewSet
+from groups.api.views import GroupViewSet
+
+
+class OptionalSlashRouter(DefaultRouter):
+    """A router whose routes accept an optional trailing slash."""
+
+    include_format_suffixes = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("groups", GroupViewSet, basename="group")
+
+app_name = "api"
+urlpatterns = router.urls

@@ -1,0 +1,84 @@
+"""Domain errors raised by services; `billingengine.api.exceptions` maps them to problem+json once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A rule of the domain was broken; `code` is stable and machine-readable."""
+
+    status = 400
+    title = "Bad Request"
+    code = "invalid"
+    #: Code of the field-level entry in `errors` (defaults to `code`).
+    field_code: str | None = None
+
+    def __init__(self, detail: str, *, code: str | None = None, field: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.field = field
+        self.extra = extra
+
+
+class InvalidInput(DomainError):
+    """The input breaks a rule (400)."""
+
+
+class Conflict(DomainError):
+    """The change conflicts with the current state, e.g. a uniqueness rule (409)."""
+
+    status = 409
+    title = "Conflict"
+    code = "conflict"
+
+
+class NotFound(DomainError):
+    """The thing the request is about does not exist (404)."""
+
+    status = 404
+    title = "Not Found"
+    code = "not_found"
+
+
+class ExternalIdTaken(Conflict):
+    """Another customer already has this external_id."""
+
+    code = "external_id_taken"
+    field_code = "unique"
+
+    def __init__(self, external_id: str, existing_id: Any) -> None:
+        super().__init__(
+            f"A customer with external_id '{external_id}' already exists.",
+            field="external_id",
+            existing_id=str(existing_id) if existing_id else None,
+        )
+
+
+class ExternalIdImmutable(InvalidInput):
+    """A set external_id may only be changed by the operators' re-keying command."""
+
+    code = "external_id_immutable"
+
+    def __init__(self, current: str) -> None:
+        super().__init__(
+            f"external_id is '{current}' and cannot be changed or cleared once set; "
+            "operators re-key customers with `manage.py rekey_customers`.",
+            field="external_id",
+        )
+
+
+class GroupNameTaken(Conflict):
+    """Another group already has this name (ignoring case)."""
+
+    code = "group_name_taken"
+    field_code = "unique"
+
+    def __init__(self, name: str, existing_id: Any = None) -> None:
+        super().__init__(
+            f"A group named '{name}' already exists (names are unique ignoring case).",
+            field="name",
+            existing_id=str(existing_id) if existing_id else None,
+        )

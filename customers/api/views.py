@@ -1,0 +1,87 @@
+"""Customer endpoints."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from billingengine.api.serializers import CreatedSerializer
+from billingengine.api.views import ResourceViewSet
+from customers import services
+from customers.api.serializers import CustomerSerializer
+from customers.filters import CustomerFilterSet
+from customers.models import Customer
+from groups.api.serializers import GroupSerializer
+from groups.models import Group, Membership
+
+
+class AtQuerySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(required=False, help_text="List the groups at this moment instead of now.")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customers"),
+    retrieve=extend_schema(summary="Customer detail"),
+    create=extend_schema(summary="Create a customer", responses={201: CreatedSerializer}),
+    update=extend_schema(summary="Replace a customer"),
+    partial_update=extend_schema(summary="Change some fields of a customer"),
+    destroy=extend_schema(summary="Delete a customer (its data records stay)"),
+)
+class CustomerViewSet(ResourceViewSet):
+    """Customers: the companies whose usage is billed."""
+
+    queryset = Customer.objects.with_group_ids()
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilterSet
+    ordering_fields = ("created_at", "name", "updated_at")
+    ordering = "created_at"
+    basename = "customer"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        customer = services.customer_create(**serializer.validated_data)
+        return self.created(customer)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        customer = self.get_object()
+        serializer = self.get_serializer(customer, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        services.customer_update(customer=customer, changes=serializer.validated_data, replace=not partial)
+        return Response(self.get_serializer(self.get_queryset().get(pk=customer.pk)).data)
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        services.customer_delete(customer=self.get_object())
+        return Response(status=204)
+
+    @extend_schema(
+        summary="The customer's groups",
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="Groups at this moment (default now).")],
+        responses=GroupSerializer(many=True),
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_model=Membership,
+        filterset_class=None,
+        ordering_fields=("name", "created_at"),
+        ordering="name",
+    )
+    def groups(self, request, *args, **kwargs):
+        customer = self.get_object()
+        params = AtQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        at = params.validated_data.get("at")
+        memberships = Membership.objects.filter(customer=customer)
+        memberships = memberships.active_at(at) if at else memberships.current()
+        queryset = Group.objects.filter(id__in=memberships.values("group_id")).with_customer_count()
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(GroupSerializer(page, many=True).data)

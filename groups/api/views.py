@@ -1,0 +1,120 @@
+"""Customer group endpoints, with the group's members as a sub-resource."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import serializers
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.response import Response
+
+from billingengine.api.serializers import CreatedSerializer
+from billingengine.api.views import ResourceViewSet
+from customers.api.serializers import CustomerSerializer
+from customers.models import Customer
+from groups import services
+from groups.api.serializers import GroupSerializer, MembershipCreateSerializer, MembershipSerializer
+from groups.filters import GroupFilterSet
+from groups.models import Group, Membership
+
+
+class ForceQuerySerializer(serializers.Serializer):
+    force = serializers.BooleanField(required=False, default=False)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List customer groups"),
+    retrieve=extend_schema(summary="Customer group detail"),
+    create=extend_schema(summary="Create a customer group", responses={201: CreatedSerializer}),
+    update=extend_schema(summary="Replace a customer group"),
+    partial_update=extend_schema(summary="Change some fields of a customer group"),
+    destroy=extend_schema(
+        summary="Delete a customer group",
+        parameters=[
+            OpenApiParameter(
+                "force", OpenApiTypes.BOOL, description="Also when it has current members: their memberships end first."
+            )
+        ],
+    ),
+)
+class GroupViewSet(ResourceViewSet):
+    """Customer groups (segments) that decide which price lists apply."""
+
+    queryset = Group.objects.with_customer_count()
+    serializer_class = GroupSerializer
+    filterset_class = GroupFilterSet
+    ordering_fields = ("name", "created_at")
+    ordering = "name"
+    basename = "group"
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self.created(services.group_create(**serializer.validated_data))
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        group = self.get_object()
+        serializer = self.get_serializer(group, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        services.group_update(group=group, changes=serializer.validated_data, replace=not partial)
+        return Response(self.get_serializer(self.get_queryset().get(pk=group.pk)).data)
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        params = ForceQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        services.group_delete(group=self.get_object(), force=params.validated_data["force"])
+        return Response(status=204)
+
+    @extend_schema(summary="Current members of the group", responses=CustomerSerializer(many=True), filters=False)
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_model=Membership,
+        filterset_class=None,
+        ordering_fields=("created_at", "name"),
+        ordering="created_at",
+    )
+    def customers(self, request, *args, **kwargs):
+        group = self.get_object()
+        queryset = Customer.objects.in_group(group).with_group_ids()
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="Add a customer to the group",
+        request=MembershipCreateSerializer,
+        responses={
+            201: OpenApiResponse(MembershipSerializer, description="The membership started now."),
+            200: OpenApiResponse(MembershipSerializer, description="Already a current member: the existing one."),
+        },
+    )
+    @customers.mapping.post
+    def add_customer(self, request, *args, **kwargs):
+        group = self.get_object()
+        serializer = MembershipCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        membership, created = services.membership_add(group=group, customer=serializer.validated_data["customer"])
+        return Response(MembershipSerializer(membership).data, status=201 if created else 200)
+
+    @extend_schema(summary="Remove a customer from the group (the membership ends)", responses={204: None})
+    @action(
+        detail=True,
+        methods=["delete"],
+        url_path=r"customers/(?P<customer_id>[^/.]+)",
+        permission_model=Membership,
+        filterset_class=None,
+    )
+    def remove_customer(self, request, customer_id=None, *args, **kwargs):
+        group = self.get_object()
+        try:
+            customer_id = Customer._meta.pk.to_python(customer_id)
+        except DjangoValidationError as error:  # a malformed id is an unknown resource
+            raise NotFound("The customer is not a current member of this group.") from error
+        services.membership_remove(group=group, customer=customer_id)
+        return Response(status=204)

@@ -1,0 +1,85 @@
+"""Customer groups and memberships with their history."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models.functions import Lower
+from simple_history.models import HistoricalRecords
+
+from billingengine.validators import no_control_characters
+from groups.querysets import GroupQuerySet, MembershipQuerySet
+
+
+class Group(models.Model):
+    """A customer group (segment); the groups a customer is in decide which price lists apply."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(
+        max_length=255, validators=[no_control_characters], help_text="Unique, ignoring case, e.g. “VIP”."
+    )
+    description = models.TextField(blank=True, default="", help_text="What the group is for.")
+    created_at = models.DateTimeField(auto_now_add=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True, editable=False)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    objects = GroupQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "customer group"
+        verbose_name_plural = "customer groups"
+        constraints = [
+            models.UniqueConstraint(Lower("name"), name="%(app_label)s_%(class)s_name_ci_unique"),
+            models.CheckConstraint(condition=~models.Q(name=""), name="%(app_label)s_%(class)s_name_not_blank"),
+        ]
+        indexes = [models.Index(fields=["created_at", "id"], name="groups_created_id_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    """A customer's membership of a group from `joined_at` until `left_at` (open while current)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(help_text="When the membership started.")
+    left_at = models.DateTimeField(null=True, blank=True, help_text="When it ended; empty while current.")
+
+    history = HistoricalRecords()
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["joined_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer", "group"],
+                condition=models.Q(left_at__isnull=True),
+                name="%(app_label)s_%(class)s_one_current_per_customer_group",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(left_at__isnull=True) | models.Q(left_at__gte=models.F("joined_at")),
+                name="%(app_label)s_%(class)s_left_after_joined",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["group", "customer"],
+                condition=models.Q(left_at__isnull=True),
+                name="groups_current_members_idx",
+            ),
+            models.Index(fields=["customer", "joined_at"], name="groups_customer_history_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} in {self.group_id} from {self.joined_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_current(self) -> bool:
+        """Return whether the membership has not ended."""
+        return self.left_at is None
