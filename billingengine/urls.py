@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from billingengine.api.exceptions import api_not_found
 from billingengine.api.views import healthz
 
 admin.site.site_header = "BillingEngine administration"
@@ -21,6 +22,8 @@ urlpatterns = [
     re_path(r"^api/redoc/?$", login_required(SpectacularRedocView.as_view(url_name="schema")), name="redoc"),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     path(settings.ADMIN_URL, admin.site.urls),
+    # Unknown API paths answer problem+json 404 (also with DEBUG on).
+    re_path(r"^api/", api_not_found),
 ]
 
 handler400 = "billingengine.api.exceptions.api_bad_request"

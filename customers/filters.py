@@ -6,6 +6,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django_countries import countries
 
+from billingengine.api.filters import TimestampFilter
 from billingengine.validators import no_control_characters
 from customers.models import Customer
 
@@ -40,13 +41,13 @@ class CustomerFilterSet(django_filters.FilterSet):
     address_country = django_filters.CharFilter(
         method="filter_country", max_length=2, validators=[_country_code], help_text="ISO 3166-1 alpha-2 code."
     )
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = TimestampFilter(
         field_name="created_at", lookup_expr="gte", help_text="Created at or after this RFC 3339 timestamp."
     )
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = TimestampFilter(
         field_name="created_at", lookup_expr="lt", help_text="Created before this RFC 3339 timestamp."
     )
-    updated_since = django_filters.IsoDateTimeFilter(
+    updated_since = TimestampFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this RFC 3339 timestamp."
     )
 

@@ -29,6 +29,12 @@ def user_with_perms(*codenames: str, username: str | None = None):
     return user
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Hash test users' passwords quickly; production keeps Django's slow default hasher."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def admin_user_(db):
     return UserFactory(username="root", is_staff=True, is_superuser=True)

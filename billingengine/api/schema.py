@@ -47,7 +47,11 @@ _DESCRIPTIONS = {
 
 
 def add_problem_responses(result: dict, generator, request, public) -> dict:
-    """Add the problem+json error responses to every operation and the `Problem` component."""
+    """Write paths without the trailing slash (as the contract does; both forms are served), and add
+    the problem+json error responses to every operation and the `Problem` component."""
+    result["paths"] = {
+        (path.rstrip("/") if path != "/" else path): operations for path, operations in result.get("paths", {}).items()
+    }
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
     ref = {"$ref": "#/components/schemas/Problem"}
     for path, operations in result.get("paths", {}).items():

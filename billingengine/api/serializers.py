@@ -12,13 +12,22 @@ class StrictFieldsMixin:
     """
 
     def to_internal_value(self, data):
+        unknown = {}
         if isinstance(data, dict):
-            unknown = sorted(str(key) for key in data if key not in self.fields)
-            if unknown:
-                raise serializers.ValidationError(
-                    {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
-                )
-        return super().to_internal_value(data)
+            unknown = {
+                str(key): [serializers.ErrorDetail("Unknown field.", code="unknown_field")]
+                for key in data
+                if key not in self.fields
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as error:
+            if unknown and isinstance(error.detail, dict):
+                raise serializers.ValidationError({**error.detail, **unknown}) from error
+            raise
+        if unknown:
+            raise serializers.ValidationError(unknown)
+        return value
 
 
 class CreatedSerializer(serializers.Serializer):

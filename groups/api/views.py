@@ -102,7 +102,11 @@ class GroupViewSet(ResourceViewSet):
         membership, created = services.membership_add(group=group, customer=serializer.validated_data["customer"])
         return Response(MembershipSerializer(membership).data, status=201 if created else 200)
 
-    @extend_schema(summary="Remove a customer from the group (the membership ends)", responses={204: None})
+    @extend_schema(
+        summary="Remove a customer from the group (the membership ends)",
+        parameters=[OpenApiParameter("customer_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={204: None},
+    )
     @action(
         detail=True,
         methods=["delete"],

@@ -1,0 +1,29 @@
+"""Filter pieces shared by every resource."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
+
+
+class UTCDateTimeField(forms.DateTimeField):
+    """An RFC 3339 timestamp, refused (not crashed on) when it cannot be expressed in UTC."""
+
+    def clean(self, value):
+        cleaned = super().clean(value)
+        if cleaned is not None:
+            try:
+                cleaned = cleaned.astimezone(UTC)
+            except OverflowError as error:
+                raise ValidationError("Timestamp out of range.", code="out_of_range") from error
+        return cleaned
+
+
+class TimestampFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 / RFC 3339 timestamp filter that turns out-of-range values into a 400."""
+
+    class field_class(UTCDateTimeField, django_filters.fields.IsoDateTimeField):  # noqa: N801 (django-filter API)
+        pass
