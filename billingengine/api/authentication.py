@@ -19,7 +19,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request: Request):
-        header = authentication.get_authorization_header(request).split()
+        try:
+            header = authentication.get_authorization_header(request).split()
+        except UnicodeError as error:  # characters HTTP headers cannot carry
+            raise exceptions.AuthenticationFailed("Invalid Authorization header.") from error
         if not header or header[0].lower() != self.keyword.lower().encode():
             return None
         if len(header) != 2:

@@ -25,5 +25,5 @@ class UTCDateTimeField(forms.DateTimeField):
 class TimestampFilter(django_filters.IsoDateTimeFilter):
     """An ISO 8601 / RFC 3339 timestamp filter that turns out-of-range values into a 400."""
 
-    class field_class(UTCDateTimeField, django_filters.fields.IsoDateTimeField):  # noqa: N801 (django-filter API)
+    class field_class(UTCDateTimeField, django_filters.fields.IsoDateTimeField):
         pass

@@ -40,6 +40,11 @@ class CustomerViewSet(ResourceViewSet):
     ordering = "created_at"
     basename = "customer"
 
+    def get_queryset(self):
+        if self.action == "groups":  # only the customer's id is needed there
+            return Customer.objects.only("id")
+        return super().get_queryset()
+
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
