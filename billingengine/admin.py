@@ -6,11 +6,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.functional import cached_property
 from rest_framework_api_key.models import APIKey
 from simple_history.admin import SimpleHistoryAdmin
@@ -43,9 +44,23 @@ class ServiceHistoryAdmin(SimpleHistoryAdmin):
     def revert_disabled(self, request: HttpRequest, obj=None) -> bool:
         return True
 
+    def _require_valid_ids(self, object_id: str, version_id: str | None = None) -> None:
+        """Answer 404 for a malformed id in a history URL (simple-history would fail with a 500)."""
+        try:
+            self.model._meta.pk.to_python(unquote(object_id))
+            if version_id is not None:
+                int(version_id)
+        except (ValidationError, ValueError, TypeError) as error:
+            raise Http404("No such object.") from error
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        self._require_valid_ids(object_id)
+        return super().history_view(request, object_id, extra_context)
+
     def history_form_view(self, request: HttpRequest, object_id, version_id, extra_context=None):
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History is read-only; change the object on its own page.")
+        self._require_valid_ids(object_id, version_id)
         return super().history_form_view(request, object_id, version_id, extra_context)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:

@@ -10,6 +10,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.db import transaction
 from django.db.models import Prefetch, QuerySet
@@ -143,6 +144,7 @@ class CustomerAdmin(ServiceHistoryAdmin):
     readonly_fields = ("id", "created_at", "updated_at", "membership_history")
     actions = ("add_to_group", "remove_from_group", "export_csv")
     history_list_per_page = 50
+    object_history_template = "admin/customers/customer/object_history.html"
 
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None):
         fieldsets = [
@@ -176,6 +178,16 @@ class CustomerAdmin(ServiceHistoryAdmin):
         if exact:
             return queryset.filter(pk=exact[0]), False
         return queryset.search(term), False
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None):
+        """Show the customer's own changes and, below them, who added it to or removed it from groups."""
+        self._require_valid_ids(object_id)
+        changes = (
+            Membership.history.filter(customer_id=unquote(object_id))
+            .select_related("history_user", "group")
+            .order_by("-history_date", "-history_id")[:200]
+        )
+        return super().history_view(request, object_id, {"membership_changes": changes, **(extra_context or {})})
 
     @admin.display(description="Customer groups")
     def groups(self, customer: Customer) -> str:

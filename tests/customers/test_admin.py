@@ -422,3 +422,24 @@ def test_a_service_call_without_a_request_records_no_user():
     """Commands call services outside any request: their history entries have no user."""
     customer = customer_create(name="From a command")
     assert customer.history.get().history_user is None
+
+
+def test_customer_history_also_shows_who_changed_its_group_memberships(admin_client, admin_user):
+    group = GroupFactory(name="VIP")
+    customer = CustomerFactory(external_id="EXT-CU-0042")
+    admin_client.post(url("customers_customer_change", customer.pk), customer_form(groups=[str(group.pk)]))
+    admin_client.post(url("customers_customer_change", customer.pk), customer_form(groups=[]))
+
+    response = admin_client.get(url("customers_customer_history", customer.pk))
+
+    changes = list(response.context["membership_changes"])
+    assert [(r.history_type, r.left_at is not None, r.history_user) for r in changes] == [
+        ("~", True, admin_user),
+        ("+", False, admin_user),
+    ]
+    html = response.content.decode()
+    assert "Customer group membership changes" in html and "left (membership ended" in html and "joined" in html
+
+
+def test_history_of_a_malformed_customer_id_is_404(admin_client):
+    assert admin_client.get(url("customers_customer_history", "not-a-uuid")).status_code == 404

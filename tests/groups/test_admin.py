@@ -178,3 +178,16 @@ def test_customer_groups_are_labelled_apart_from_djangos_permission_groups(admin
     assert "Authentication and Authorization" in html  # Django's users and their permission groups stay
     assert admin_client.get(url("auth_group_changelist")).status_code == 200
     assert admin_client.get(url("auth_user_changelist")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["groups/group/nope/history/", "groups/membership/nope/history/", "customers/customer/nope/history/1/"],
+)
+def test_malformed_ids_in_history_urls_are_404(admin_client, path):
+    assert admin_client.get(f"{url('index')}{path}").status_code == 404
+
+
+def test_a_malformed_version_id_is_404(admin_client):
+    group = GroupFactory()
+    assert admin_client.get(f"{url('groups_group_history', group.pk)}abc/").status_code == 404
