@@ -192,7 +192,7 @@ class CustomerAdmin(ServiceHistoryAdmin):
     @admin.display(description="country", ordering="address_country")
     def country(self, customer: Customer) -> str:
         # Not the field itself: the admin would look the code up in ~250 country choices on every row.
-        return customer.address_country.code or "—"
+        return customer.address_country.code if customer.address_country else "—"
 
     @admin.display(description="Customer groups")
     def groups(self, customer: Customer) -> str:

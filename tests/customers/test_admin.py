@@ -60,6 +60,13 @@ def test_changelist_shows_name_external_id_country_current_groups_and_created(ad
     assert "Customer groups" in html and "Created at" in html
 
 
+def test_changelist_shows_customers_without_billing_details(admin_client):
+    """Regression: a customer without a country broke the list (the country column assumed one)."""
+    CustomerFactory(name="Bare", external_id=None, address_country=None)
+    response = admin_client.get(url(CHANGELIST))
+    assert response.status_code == 200 and "Bare" in response.content.decode()
+
+
 def test_changelist_costs_the_same_queries_for_1_and_20_customers(admin_client):
     group = GroupFactory()
 
