@@ -450,3 +450,43 @@ def test_customer_history_also_shows_who_changed_its_group_memberships(admin_cli
 
 def test_history_of_a_malformed_customer_id_is_404(admin_client):
     assert admin_client.get(url("customers_customer_history", "not-a-uuid")).status_code == 404
+
+
+# ----------------------------------------------------------------------------------------- big tables
+
+
+@pytest.mark.postgres
+def test_unfiltered_list_on_postgresql_shows_the_planners_estimate_without_counting(admin_client, monkeypatch):
+    from billingengine.admin import LargeTablePaginator
+
+    monkeypatch.setattr(LargeTablePaginator, "estimate_threshold", 1)
+    CustomerFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE customers_customer")
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = admin_client.get(url(CHANGELIST))
+
+    assert "about 3 customers" in response.content.decode()
+    assert not [q for q in ctx.captured_queries if "COUNT(" in q["sql"].upper()]
+
+
+def test_a_filtered_count_stops_at_the_limit(admin_client, monkeypatch):
+    from billingengine.admin import LargeTablePaginator
+
+    monkeypatch.setattr(LargeTablePaginator, "count_limit", 2)
+    CustomerFactory.create_batch(3, address_country="DE")
+    response = admin_client.get(url(CHANGELIST), {"address_country": "DE"})
+    assert "more than 2 customers" in response.content.decode()
+
+
+def test_bulk_actions_refuse_too_many_customers_and_change_nothing(admin_client, monkeypatch):
+    import customers.admin
+
+    monkeypatch.setattr(customers.admin, "BULK_ACTION_LIMIT", 1)
+    group = GroupFactory()
+    selected = CustomerFactory.create_batch(2)
+    response = action(admin_client, "add_to_group", selected, apply="yes", group=str(group.pk))
+    assert response.status_code == 302
+    assert messages_of(response)[0].startswith("Select at most 1 customers for a bulk action")
+    assert not Membership.objects.exists()
