@@ -490,3 +490,28 @@ def test_bulk_actions_refuse_too_many_customers_and_change_nothing(admin_client,
     assert response.status_code == 302
     assert messages_of(response)[0].startswith("Select at most 1 customers for a bulk action")
     assert not Membership.objects.exists()
+
+
+def test_a_domain_error_from_the_service_is_a_message_and_rolls_everything_back(admin_client, monkeypatch):
+    """A rule broken between validation and saving (a concurrent write) must not be a 500 nor half-saved."""
+    import customers.admin
+    from billingengine.errors import ExternalIdTaken
+
+    vip = GroupFactory()
+    customer = CustomerFactory(external_id=None, name="Before")
+
+    def racing_update(*, customer, changes, replace=False):
+        customer_update(customer=customer, changes={"name": changes["name"]})  # written, then rolled back
+        raise ExternalIdTaken("EXT-RACE", customer.pk)
+
+    monkeypatch.setattr(customers.admin, "customer_update", racing_update)
+    response = admin_client.post(
+        url("customers_customer_change", customer.pk),
+        customer_form(name="After", external_id="EXT-RACE", groups=[str(vip.pk)]),
+    )
+
+    assert response.status_code == 302
+    assert messages_of(response) == ["Nothing was saved: A customer with external_id 'EXT-RACE' already exists."]
+    customer.refresh_from_db()
+    assert (customer.name, customer.external_id) == ("Before", None)
+    assert not Membership.objects.exists()

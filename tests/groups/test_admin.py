@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from groups.models import Group, Membership
 from groups.services import membership_remove
-from tests.admin_helpers import staff_client, url
+from tests.admin_helpers import messages_of, staff_client, url
 from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -191,3 +191,23 @@ def test_malformed_ids_in_history_urls_are_404(admin_client, path):
 def test_a_malformed_version_id_is_404(admin_client):
     group = GroupFactory()
     assert admin_client.get(f"{url('groups_group_history', group.pk)}abc/").status_code == 404
+
+
+def test_members_joining_during_the_delete_confirmation_stop_the_delete_with_a_message(admin_client, monkeypatch):
+    """The guard also holds when members join after the page was checked (the service refuses)."""
+    import groups.admin
+    from groups.services import group_delete
+
+    group = GroupFactory(name="VIP")
+
+    def members_joined_meanwhile(*, group):
+        MembershipFactory(group=group)
+        return group_delete(group=group)
+
+    monkeypatch.setattr(groups.admin, "group_delete", members_joined_meanwhile)
+    response = admin_client.post(url("groups_group_delete", group.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert Group.objects.filter(pk=group.pk).exists()
+    assert not Membership.objects.exists()  # rolled back with the failed delete
+    assert messages_of(response)[0].startswith("Nothing was deleted: Group 'VIP' still has 1 current member(s)")
