@@ -67,6 +67,7 @@ def main() -> int:
     if group is not None:
         pages[f"customer list filtered by group '{group.name}'"] = f"{changelist}?group={group.pk}"
         pages["customer group list (with member counts)"] = reverse("admin:groups_group_changelist")
+    pages["membership list"] = reverse("admin:groups_membership_changelist")
 
     print(f"{'page':<55} {'median ms':>10} {'max ms':>8} {'queries':>8} {'vs 300 ms':>10}")
     worst = 0.0

@@ -211,3 +211,19 @@ def test_members_joining_during_the_delete_confirmation_stop_the_delete_with_a_m
     assert Group.objects.filter(pk=group.pk).exists()
     assert not Membership.objects.exists()  # rolled back with the failed delete
     assert messages_of(response)[0].startswith("Nothing was deleted: Group 'VIP' still has 1 current member(s)")
+
+
+def test_membership_list_shows_customer_group_and_dates(admin_client):
+    membership = MembershipFactory()
+    response = admin_client.get(url("groups_membership_changelist"))
+    assert response.status_code == 200
+    assert [m.pk for m in response.context["cl"].result_list] == [membership.pk]
+    assert "Joined at" in response.content.decode() and "Left at" in response.content.decode()
+
+
+def test_view_only_staff_see_memberships_but_cannot_open_their_history_without_permission():
+    client = staff_client("customers.view_customer")
+    membership = MembershipFactory()
+    assert client.get(url("groups_membership_history", membership.pk)).status_code == 403
+    viewer = staff_client("groups.view_membership")
+    assert viewer.get(url("groups_membership_history", membership.pk)).status_code == 200
