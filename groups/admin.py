@@ -1,0 +1,147 @@
+"""Customer groups and memberships in the admin (labelled "Customer groups" so staff never confuse them
+with Django's permission groups)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from billingengine.admin import LargeTablePaginator, ServiceHistoryAdmin
+from billingengine.errors import DomainError, GroupNameTaken
+from billingengine.validators import normalize_text
+from groups.models import Group, Membership
+from groups.services import GROUP_FIELDS, group_create, group_delete, group_update
+
+
+def members_url(group: Group) -> str:
+    """Return the customer list filtered to the group's current members."""
+    return f"{reverse('admin:customers_customer_changelist')}?{urlencode({'group': str(group.pk)})}"
+
+
+class GroupAdminForm(forms.ModelForm):
+    """A customer group's name and description; names are unique ignoring case, as in the API."""
+
+    class Meta:
+        model = Group
+        fields = GROUP_FIELDS
+
+    def clean_name(self) -> str:
+        name = normalize_text(self.cleaned_data.get("name")) or ""
+        existing = Group.objects.filter(name__iexact=name).exclude(pk=self.instance.pk).values_list("pk", flat=True)
+        existing_id = next(iter(existing), None)
+        if existing_id is not None:
+            raise forms.ValidationError(GroupNameTaken(name, existing_id).detail, code="unique")
+        return name
+
+
+@admin.register(Group)
+class GroupAdmin(ServiceHistoryAdmin):
+    """Customer groups with their current member counts (one query for the whole page)."""
+
+    form = GroupAdminForm
+    list_display = ("name", "customer_count", "members", "created_at")
+    search_fields = ("name", "description")
+    ordering = ("name",)
+    readonly_fields = ("current_members", "id", "created_at", "updated_at")
+    fieldsets = (
+        (None, {"fields": ("name", "description")}),
+        ("Members", {"fields": ("current_members",)}),
+        ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
+        return super().get_queryset(request).with_customer_count()
+
+    def get_actions(self, request: HttpRequest):
+        actions = super().get_actions(request)
+        # Deleting goes one group at a time, through the page that explains the non-empty guard.
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="current members", ordering="customer_count")
+    def customer_count(self, group: Group) -> int:
+        return group.customer_count
+
+    @admin.display(description="member list")
+    def members(self, group: Group) -> str:
+        return format_html('<a href="{}">View members</a>', members_url(group))
+
+    @admin.display(description="Current members")
+    def current_members(self, group: Group) -> str:
+        if group.pk is None:
+            return "—"
+        count = getattr(group, "customer_count", None)
+        if count is None:
+            count = Membership.objects.current().filter(group=group).count()
+        return format_html('{} — <a href="{}">list them (with links to each customer)</a>', count, members_url(group))
+
+    def save_model(self, request: HttpRequest, obj: Group, form: GroupAdminForm, change: bool) -> None:
+        data = {field: form.cleaned_data[field] for field in GROUP_FIELDS if field in form.cleaned_data}
+        if change:
+            saved = group_update(group=Group.objects.select_for_update().get(pk=obj.pk), changes=data)
+        else:
+            saved = group_create(**data)
+        for field in ("id", *GROUP_FIELDS, "created_at", "updated_at"):
+            setattr(obj, field, getattr(saved, field))
+        obj._state.adding = False
+
+    def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None):
+        group = self.get_object(request, object_id)
+        if group is not None and self.has_delete_permission(request, group) and group.customer_count:
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Cannot delete a customer group that has members",
+                "opts": self.model._meta,
+                "object": group,
+                "count": group.customer_count,
+                "members_url": members_url(group),
+            }
+            return TemplateResponse(request, "admin/groups/group/delete_blocked.html", context)
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except DomainError as error:  # members joined while the confirmation page was open
+            self.message_user(request, f"Nothing was deleted: {error.detail}", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:groups_group_change", args=[object_id]))
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Only ended memberships remain when a group may be deleted; they go with it (as in the API).
+        perms_needed.discard(Membership._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+    def delete_model(self, request: HttpRequest, obj: Group) -> None:
+        group_delete(group=obj)
+
+
+@admin.register(Membership)
+class MembershipAdmin(ServiceHistoryAdmin):
+    """Memberships, read-only: they change through the customer page or the bulk actions, and their
+    history (who added or removed a customer, when) is on each membership's History page."""
+
+    list_display = ("customer", "group", "joined_at", "left_at")
+    list_select_related = ("customer", "group")
+    list_filter = ("joined_at",)
+    # Each customer's memberships together, in time order: served by the (customer, joined_at) index, so
+    # the page does not sort the whole table.
+    ordering = ("customer_id", "joined_at")
+    show_full_result_count = False
+    paginator = LargeTablePaginator
+    fields = ("customer", "group", "joined_at", "left_at")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
+        return False
