@@ -694,13 +694,15 @@ def export_customers(
         for customer_id, group_id in (
             Membership.objects.current()
             .filter(customer_id__in=[r[0] for r in chunk])
-            .order_by("customer_id", "joined_at", "group_id")
+            .order_by()
             .values_list("customer_id", "group_id")
         ):
             memberships.setdefault(customer_id, []).append(group_id)
         for record in chunk:
             values = dict(zip(CUSTOMER_FIELDS, record[2:], strict=True))
-            refs = [names[g] if group_format == "names" else str(g) for g in memberships.get(record[0], [])]
+            # Groups in name order, so the same memberships always give the same cell.
+            group_ids = sorted(memberships.get(record[0], []), key=lambda g: (names[g].lower(), str(g)))
+            refs = [names[g] if group_format == "names" else str(g) for g in group_ids]
             if fmt == "csv":
                 writer.writerow([*("" if v is None else v for v in values.values()), ";".join(refs)])
             else:
