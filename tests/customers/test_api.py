@@ -177,7 +177,7 @@ def test_detail_returns_the_full_representation(api):
         assert data[field] == value
 
 
-@pytest.mark.parametrize("path", [f"{URL}/{uuid.uuid4()}", f"{URL}/not-a-uuid", f"{URL}/1"])
+@pytest.mark.parametrize("path", [f"{URL}/{uuid.UUID(int=7)}", f"{URL}/not-a-uuid", f"{URL}/1"])
 def test_unknown_or_malformed_id_is_404(api, path):
     problem(api.get(path), 404, "not_found")
 
