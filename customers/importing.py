@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_countries import countries
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from billingengine import bulk
 from billingengine.bulk import deferred_indexes
 from billingengine.errors import DomainError
 from customers.models import Customer
@@ -496,7 +497,9 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
             staged -= cursor.rowcount
         if not staged:
             return
-        cursor.execute(f"CREATE INDEX ON {_STAGING} (external_id)")
+        empty = not Customer.objects.exists()
+        if not empty:
+            cursor.execute(f"CREATE INDEX ON {_STAGING} (external_id)")
         cursor.execute(f"ANALYZE {_STAGING}")
 
         now = timezone.now()
@@ -509,9 +512,8 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
         customer_table = Customer._meta.db_table
         history_table = Customer.history.model._meta.db_table
         tables = [customer_table, history_table]
-        empty = not Customer.objects.exists()
         # Loading into an empty table (first onboarding, the benchmark): build the indexes once at the end.
-        with deferred_indexes(tables) if empty and staged >= 100_000 else nullcontext():
+        with deferred_indexes(tables) if empty and staged >= bulk.DEFER_INDEXES_MIN_ROWS else nullcontext():
             # Created: rows whose external_id is new (or absent, with --allow-missing-external-id).
             cursor.execute(
                 f"""
@@ -545,8 +547,11 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
                 for i, c in enumerate(columns)
                 if c != "external_id"
             )
-            cursor.execute(
-                f"""
+            if empty:  # nothing to update: every row was just created
+                cursor.execute("CREATE TEMP TABLE import_customers_changed (customer_id uuid) ON COMMIT DROP")
+            else:
+                cursor.execute(
+                    f"""
                 CREATE TEMP TABLE import_customers_changed ON COMMIT DROP AS
                 WITH upd AS (
                     UPDATE {customer_table} c SET {assignments}, updated_at = %(now)s
@@ -560,8 +565,8 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
                 )
                 SELECT id AS customer_id FROM upd
                 """,
-                {**params, "type": "~"},
-            )
+                    {**params, "type": "~"},
+                )
         cursor.execute("SELECT count(*) FROM import_customers_changed")
         updated_ids = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM " + _STAGING + " WHERE set_groups")
