@@ -681,7 +681,8 @@ def export_customers(
     while True:
         page = queryset
         if after is not None:
-            page = page.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+            # The plain >= gives the index scan its start; the OR then skips the rows already written.
+            page = page.filter(created_at__gte=after[0]).filter(Q(created_at__gt=after[0]) | Q(id__gt=after[1]))
         chunk = list(page.values_list("id", "created_at", *CUSTOMER_FIELDS)[:chunk_size])
         if not chunk:
             break
