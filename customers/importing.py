@@ -404,7 +404,8 @@ def _merge_orm(rows, result, skip_invalid, user, on_progress) -> None:
     updated_ids = {c.pk for c in to_update}
     if group_targets:
         groups_changed = _set_groups_orm(group_targets, now, history)
-        updated_ids |= {pk for pk in groups_changed if pk not in {c.pk for c in to_create}}
+        created_ids = {c.pk for c in to_create}
+        updated_ids |= {pk for pk in groups_changed if pk not in created_ids}
     result.created = len(to_create)
     result.updated = len(updated_ids)
     result.unchanged = len(valid) - result.created - result.updated
