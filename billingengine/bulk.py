@@ -40,6 +40,9 @@ def deferred_indexes(tables: list[str]) -> Iterator[None]:
     foreign_keys: list[tuple[str, str, str]] = []
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # Run the checks still pending from earlier in the transaction: a table with pending deferred
+        # foreign-key checks cannot be altered. (Django's foreign keys are all DEFERRABLE INITIALLY DEFERRED.)
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         for table in tables:
             cursor.execute(
                 """
@@ -67,3 +70,4 @@ def deferred_indexes(tables: list[str]) -> Iterator[None]:
             cursor.execute(definition)
         for table, name, definition in foreign_keys:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")

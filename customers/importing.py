@@ -27,6 +27,7 @@ from django.utils import timezone
 from django_countries import countries
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from billingengine import bulk
 from billingengine.bulk import deferred_indexes
 from billingengine.errors import DomainError
 from customers.models import Customer
@@ -206,22 +207,21 @@ class RowValidator:
 
     def __init__(self, *, allow_missing_external_id: bool = False) -> None:
         self.allow_missing_external_id = allow_missing_external_id
-        self.fields = {name: Customer._meta.get_field(name) for name in CUSTOMER_FIELDS}
+        self.fields = [(name, Customer._meta.get_field(name)) for name in CUSTOMER_FIELDS]
         self.groups = GroupResolver()
 
-    def _check_field(self, name: str, value: Any) -> str | None:
-        model_field = self.fields[name]
+    def _check(self, name: str, model_field: Any, value: str | None) -> str | None:
+        """Return why the normalised *value* breaks the field's rules, or None."""
         if value is None:
             if name == "external_id" and not self.allow_missing_external_id:
                 return "is required (or pass --allow-missing-external-id to create customers without one)"
             return None
-        if name == "name" and value == "":
-            return "is required"
         if name == "address_country":
-            if value not in COUNTRY_CODES:
-                return f"'{value}' is not an ISO 3166-1 alpha-2 country code"
-            return None
-        # Fast path for the common case: printable text within the limit passes every validator of the field.
+            return None if value in COUNTRY_CODES else f"'{value}' is not an ISO 3166-1 alpha-2 country code"
+        if value == "":  # normalize_customer_value turns a blank name into "" (the other fields into None)
+            return "is required"
+        # Fast path for the common case: printable text within the limit passes every validator of the field
+        # (the validators only reject control characters and overlong values); anything else runs them all.
         if value.isprintable() and len(value) <= model_field.max_length:
             return None
         try:
@@ -234,23 +234,21 @@ class RowValidator:
         """Return the normalised row, or the errors that make it bad (all of them, one per column)."""
         errors: list[RowError] = []
         values: dict[str, Any] = {}
-        for name in CUSTOMER_FIELDS:
+        for name, model_field in self.fields:
             if name not in raw:
-                if name == "name":
-                    errors.append(RowError(line, name, "is required"))
-                elif name == "external_id" and not self.allow_missing_external_id:
-                    errors.append(RowError(line, name, "is required (or pass --allow-missing-external-id)"))
+                if name == "name" or (name == "external_id" and not self.allow_missing_external_id):
+                    errors.append(RowError(line, name, self._check(name, model_field, None) or "is required"))
                 continue
             value = raw[name]
-            if value is not None and not isinstance(value, str):
+            if value is not None and value.__class__ is not str:
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     value = str(value)
                 else:
                     errors.append(RowError(line, name, "must be a string"))
                     continue
             value = normalize_customer_value(name, value)
-            problem = self._check_field(name, value)
-            if problem:
+            problem = self._check(name, model_field, value)
+            if problem is not None:
                 errors.append(RowError(line, name, problem))
             values[name] = value
         group_ids = None
@@ -406,7 +404,8 @@ def _merge_orm(rows, result, skip_invalid, user, on_progress) -> None:
     updated_ids = {c.pk for c in to_update}
     if group_targets:
         groups_changed = _set_groups_orm(group_targets, now, history)
-        updated_ids |= {pk for pk in groups_changed if pk not in {c.pk for c in to_create}}
+        created_ids = {c.pk for c in to_create}
+        updated_ids |= {pk for pk in groups_changed if pk not in created_ids}
     result.created = len(to_create)
     result.updated = len(updated_ids)
     result.unchanged = len(valid) - result.created - result.updated
@@ -455,7 +454,7 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
             CREATE TEMP TABLE {_STAGING} (
                 line integer NOT NULL,
                 new_id uuid NOT NULL DEFAULT gen_random_uuid(),
-                present text[] NOT NULL,
+                present integer NOT NULL,  -- bit i set: the file has column i (columns it lacks stay)
                 {", ".join(f"{c} text" for c in columns)},
                 set_groups boolean NOT NULL,
                 group_ids uuid[]
@@ -464,34 +463,23 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
         )
         staged = 0
         copy_sql = f"COPY {_STAGING} (line, present, {', '.join(columns)}, set_groups, group_ids) FROM STDIN"
-        batch: list[tuple] = []
-
-        def flush() -> None:
-            nonlocal staged
-            if not batch:
-                return
-            with cursor.copy(copy_sql) as copy:
-                for record in batch:
-                    copy.write_row(record)
-            staged += len(batch)
-            if on_progress:
-                on_progress(len(batch))
-            batch.clear()
-
-        for row in rows:
-            values = row.values
-            batch.append(
-                (
-                    row.line,
-                    list(values),
-                    *[values.get(c) for c in columns],
-                    row.group_ids is not None,
-                    row.group_ids,
+        masks: dict[tuple[str, ...], int] = {}
+        # One COPY for the whole file: the server stores rows while Python reads and validates the next ones.
+        with cursor.copy(copy_sql) as copy:
+            for row in rows:
+                values = row.values
+                keys = tuple(values)
+                mask = masks.get(keys)
+                if mask is None:
+                    mask = masks[keys] = sum(1 << i for i, c in enumerate(columns) if c in values)
+                copy.write_row(
+                    (row.line, mask, *[values.get(c) for c in columns], row.group_ids is not None, row.group_ids)
                 )
-            )
-            if len(batch) >= CHUNK_ROWS:
-                flush()
-        flush()
+                staged += 1
+                if on_progress and staged % CHUNK_ROWS == 0:
+                    on_progress(CHUNK_ROWS)
+        if on_progress:
+            on_progress(staged % CHUNK_ROWS)
 
         cursor.execute(
             f"""
@@ -510,7 +498,9 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
             staged -= cursor.rowcount
         if not staged:
             return
-        cursor.execute(f"CREATE INDEX ON {_STAGING} (external_id)")
+        empty = not Customer.objects.exists()
+        if not empty:
+            cursor.execute(f"CREATE INDEX ON {_STAGING} (external_id)")
         cursor.execute(f"ANALYZE {_STAGING}")
 
         now = timezone.now()
@@ -523,9 +513,8 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
         customer_table = Customer._meta.db_table
         history_table = Customer.history.model._meta.db_table
         tables = [customer_table, history_table]
-        empty = not Customer.objects.exists()
         # Loading into an empty table (first onboarding, the benchmark): build the indexes once at the end.
-        with deferred_indexes(tables) if empty and staged >= 100_000 else nullcontext():
+        with deferred_indexes(tables) if empty and staged >= bulk.DEFER_INDEXES_MIN_ROWS else nullcontext():
             # Created: rows whose external_id is new (or absent, with --allow-missing-external-id).
             cursor.execute(
                 f"""
@@ -545,18 +534,25 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
             result.created = cursor.rowcount
             # Updated: existing customers whose columns in the file differ (others stay untouched).
             compare_old = ", ".join(
-                f"CASE WHEN '{c}' = ANY(s.present) THEN c.{c} END" for c in columns if c != "external_id"
-            )
-            compare_new = ", ".join(
-                f"CASE WHEN '{c}' = ANY(s.present) THEN s.{c} END" for c in columns if c != "external_id"
-            )
-            assignments = ", ".join(
-                f"{c} = CASE WHEN '{c}' = ANY(s.present) THEN s.{c} ELSE c.{c} END"
-                for c in columns
+                f"CASE WHEN s.present & {1 << i} <> 0 THEN c.{c} END"
+                for i, c in enumerate(columns)
                 if c != "external_id"
             )
-            cursor.execute(
-                f"""
+            compare_new = ", ".join(
+                f"CASE WHEN s.present & {1 << i} <> 0 THEN s.{c} END"
+                for i, c in enumerate(columns)
+                if c != "external_id"
+            )
+            assignments = ", ".join(
+                f"{c} = CASE WHEN s.present & {1 << i} <> 0 THEN s.{c} ELSE c.{c} END"
+                for i, c in enumerate(columns)
+                if c != "external_id"
+            )
+            if empty:  # nothing to update: every row was just created
+                cursor.execute("CREATE TEMP TABLE import_customers_changed (customer_id uuid) ON COMMIT DROP")
+            else:
+                cursor.execute(
+                    f"""
                 CREATE TEMP TABLE import_customers_changed ON COMMIT DROP AS
                 WITH upd AS (
                     UPDATE {customer_table} c SET {assignments}, updated_at = %(now)s
@@ -570,8 +566,8 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
                 )
                 SELECT id AS customer_id FROM upd
                 """,
-                {**params, "type": "~"},
-            )
+                    {**params, "type": "~"},
+                )
         cursor.execute("SELECT count(*) FROM import_customers_changed")
         updated_ids = cursor.fetchone()[0]
         cursor.execute("SELECT count(*) FROM " + _STAGING + " WHERE set_groups")
@@ -686,7 +682,8 @@ def export_customers(
     while True:
         page = queryset
         if after is not None:
-            page = page.filter(Q(created_at__gt=after[0]) | Q(created_at=after[0], id__gt=after[1]))
+            # The plain >= gives the index scan its start; the OR then skips the rows already written.
+            page = page.filter(created_at__gte=after[0]).filter(Q(created_at__gt=after[0]) | Q(id__gt=after[1]))
         chunk = list(page.values_list("id", "created_at", *CUSTOMER_FIELDS)[:chunk_size])
         if not chunk:
             break

@@ -2,8 +2,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.db import connection
 
@@ -275,3 +279,33 @@ def test_orm_path_scenario_summaries(tmp_path):
         "Imported: 1 created, 1 updated, 1 unchanged, 0 rejected",
         "Imported: 0 created, 1 updated, 0 unchanged, 0 rejected",
     ]
+
+
+def test_malformed_csv_quoting_is_refused_with_its_line(tmp_path):
+    with pytest.raises(CommandError, match="line 3: not valid CSV"):
+        run(write(tmp_path, 'name,external_id\nAcme,EXT-1\n"Unclosed,EXT-2\n'))
+    assert Customer.objects.count() == 0
+
+
+def test_method_copy_needs_postgresql(tmp_path, on_postgres):
+    path = write(tmp_path, "name,external_id\nAcme,EXT-1\n")
+    if on_postgres:
+        assert "1 created" in run(path, method="copy")[0]
+    else:
+        with pytest.raises(CommandError, match="--method copy needs PostgreSQL"):
+            run(path, method="copy")
+
+
+def test_bad_input_exits_non_zero_with_the_reason_and_no_traceback(tmp_path):
+    path = write(tmp_path, "name,external_id,address_country\nAcme,EXT-1,XX\n")
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    manage = [sys.executable, "manage.py"]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=settings.BASE_DIR, env=env, check=True)
+
+    proc = subprocess.run(
+        [*manage, "import_customers", path], cwd=settings.BASE_DIR, env=env, capture_output=True, text=True
+    )
+
+    assert proc.returncode == 1
+    assert "line 2, column address_country: 'XX' is not an ISO 3166-1 alpha-2 country code" in proc.stderr
+    assert "Traceback" not in proc.stderr

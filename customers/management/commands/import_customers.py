@@ -9,6 +9,7 @@ from argparse import RawDescriptionHelpFormatter
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from billingengine.progress import progress_bar
 from customers.importing import COLUMNS, ImportFailed, detect_format, import_customers, read_csv, read_jsonl
@@ -20,9 +21,11 @@ ERRORS_IN_MESSAGE = 20
 class Command(BaseCommand):
     help = "Create and update customers by external_id from a CSV or JSON Lines file (or stdin), all or nothing."
     epilog = f"""
-Columns (CSV header or JSON keys): {", ".join(COLUMNS)}. Only name and external_id are required; a column the
-file does not have is left as it is on existing customers. An empty cell clears a field. Values follow the
-API's rules: trimmed, address_country an ISO 3166-1 alpha-2 code (any case), length limits, no control characters.
+Columns (CSV header or JSON keys):
+  {", ".join(COLUMNS)}.
+Only name and external_id are required; a column the file does not have is left as it is on existing
+customers. An empty cell clears a field. Values follow the API's rules: trimmed, address_country an
+ISO 3166-1 alpha-2 code (any case), length limits, no control characters.
 The groups column lists group names (ignoring case) or ids separated by ';' or '|' (a JSON list in JSON Lines)
 and replaces the customer's current groups: memberships that stay keep their start, removed ones end now.
 Every created or changed customer and membership gets a change-history row (reason "import_customers").
@@ -75,6 +78,8 @@ Examples:
             user = User.objects.filter(**{User.USERNAME_FIELD: options["user"]}).first()
             if user is None:
                 raise CommandError(f"No user '{options['user']}'.")
+        if options["method"] == "copy" and connection.vendor != "postgresql":
+            raise CommandError("--method copy needs PostgreSQL; use --method orm (or auto) on this database.")
         fmt = detect_format("" if file == "-" else file, options["format"])
         started = time.monotonic()
         try:

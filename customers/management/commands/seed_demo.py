@@ -15,7 +15,9 @@ class Command(BaseCommand):
         "Create realistic demo data: groups, customers (company names, addresses, ISO countries, VAT-like ids) "
         "and their current memberships, in one transaction. Fast: PostgreSQL COPY in chunks; seeding writes no "
         "change-history rows (it is demo data, not anyone's change). External ids continue after the highest "
-        "existing one with the same prefix, so seeding again adds customers. "
+        "existing one with the same prefix, so seeding again adds customers. A large seed (100k+) into smaller "
+        "tables drops their secondary indexes and rebuilds them once at the end, which locks the tables until it "
+        "commits. "
         "Example: manage.py seed_demo --customers 1000000 --groups 100 --memberships-per-customer 3"
     )
 
