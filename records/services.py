@@ -461,8 +461,6 @@ SELECT id FROM inserted
 
 
 def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
-    import psycopg
-
     sql = _PG_INSERT.format(records=DataRecord._meta.db_table, rollup=UsageRollup._meta.db_table)
     params = (
         [r.id for r in rows],
@@ -475,10 +473,7 @@ def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
         [r.time_to for r in rows],
         [r.transaction_id for r in rows],
     )
-    connection.ensure_connection()
-    # A server-side-binding cursor on Django's own connection (so inside its transaction): the nine arrays
-    # travel as parameters instead of being quoted into the SQL text.
-    with psycopg.Cursor(connection.connection) as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
 
