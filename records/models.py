@@ -102,6 +102,9 @@ class DataRecord(models.Model):
 class UsageRollup(models.Model):
     """Usage of one customer and code in one UTC hour, kept in step with every record insert."""
 
+    # The key is also the summary's index (customer = X and hour in a range: one range scan) and the upsert's
+    # conflict target; no surrogate id, so a new hour costs one index entry, not two.
+    pk = models.CompositePrimaryKey("customer_id", "hour", "code")
     customer_id = models.UUIDField(verbose_name="customer ID")
     hour = models.DateTimeField(help_text="Start of the UTC hour.")
     code = models.CharField(max_length=64)
@@ -112,10 +115,6 @@ class UsageRollup(models.Model):
 
     class Meta:
         verbose_name = "usage rollup"
-        constraints = [
-            # Also the index of the summary: customer = X and hour in a range, one range scan.
-            models.UniqueConstraint(fields=["customer_id", "hour", "code"], name="%(app_label)s_%(class)s_unique"),
-        ]
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.code} {self.hour:%Y-%m-%d %H}:00 {self.quantity}"

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from uuid import UUID
 
+import orjson
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -303,16 +304,10 @@ def _resolve_customers(refs: Sequence[CustomerRef], field: Callable[[int, str], 
     external_ids = {r.customer_external_id for r in refs if r.customer_external_id is not None}
     ids = {r.customer_id for r in refs if r.customer_id is not None}
     found: dict[tuple, tuple] = {}
-    if external_ids or ids:
-        query = Q()
-        if external_ids:
-            query |= Q(external_id__in=external_ids)
-        if ids:
-            query |= Q(id__in=ids)
-        for customer in Customer.objects.filter(query).values_list("id", "external_id", "name"):
-            found[(customer[0], None)] = customer
-            if customer[1] is not None:
-                found[(None, customer[1])] = customer
+    for customer in _customers_by_reference(external_ids, ids):
+        found[(customer[0], None)] = customer
+        if customer[1] is not None:
+            found[(None, customer[1])] = customer
     errors = []
     for ref in refs:
         if (ref.customer_id, ref.customer_external_id) not in found:
@@ -322,6 +317,29 @@ def _resolve_customers(refs: Sequence[CustomerRef], field: Callable[[int, str], 
                 where, detail = "customer_id", f"No customer with id '{ref.customer_id}'."
             errors.append(_error(field(ref.index, where), "unknown_customer", detail))
     return found, errors
+
+
+def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[tuple]:
+    """Return (id, external_id, name) of the customers with any of *external_ids* or *ids*: one query."""
+    if not external_ids and not ids:
+        return []
+    if connection.vendor == "postgresql":
+        # Two JSON parameters instead of thousands of bound values.
+        table = connection.ops.quote_name(Customer._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, external_id, name FROM {table} "
+                "WHERE external_id IN (SELECT json_array_elements_text(%s::json)) "
+                "OR id IN (SELECT json_array_elements_text(%s::json)::uuid)",
+                [orjson.dumps(list(external_ids)).decode(), orjson.dumps(list(ids)).decode()],
+            )
+            return cursor.fetchall()
+    query = Q()
+    if external_ids:
+        query |= Q(external_id__in=external_ids)
+    if ids:
+        query |= Q(id__in=ids)
+    return list(Customer.objects.filter(query).values_list("id", "external_id", "name"))
 
 
 def _rows(records: Sequence[RecordInput], customers: dict[tuple, tuple]) -> list[_Row]:
@@ -434,17 +452,15 @@ def _insert(rows: list[_Row]) -> set[UUID]:
 
 
 _PG_INSERT = """
-WITH incoming AS (
-    SELECT * FROM unnest(
-        %s::uuid[], %s::uuid[], %s::text[], %s::text[], %s::text[], %s::numeric[],
-        %s::timestamptz[], %s::timestamptz[], %s::text[]
-    ) AS r(id, customer_id, customer_external_id, customer_name, code, quantity, time_from, time_to, transaction_id)
-), inserted AS (
+WITH inserted AS (
     INSERT INTO {records} (id, customer_id, customer_external_id, customer_name, code, quantity,
                            time_from, time_to, transaction_id, created_at)
     SELECT id, customer_id, customer_external_id, customer_name, code, quantity,
            time_from, time_to, transaction_id, statement_timestamp()
-    FROM incoming
+    FROM json_to_recordset(%s::json) AS r(
+        id uuid, customer_id uuid, customer_external_id text, customer_name text, code text, quantity numeric,
+        time_from timestamptz, time_to timestamptz, transaction_id text
+    )
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING id, customer_id, code, quantity, time_from
 ), rolled AS (
@@ -461,20 +477,27 @@ SELECT id FROM inserted
 
 
 def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
+    # The batch travels as ONE JSON parameter (orjson writes UUIDs and datetimes in C): adapting nine
+    # arrays of 1,000 Python values one by one cost more than everything else the request does.
+    payload = orjson.dumps(
+        [
+            {
+                "id": r.id,
+                "customer_id": r.customer_id,
+                "customer_external_id": r.customer_external_id,
+                "customer_name": r.customer_name,
+                "code": r.code,
+                "quantity": str(r.quantity),
+                "time_from": r.time_from,
+                "time_to": r.time_to,
+                "transaction_id": r.transaction_id,
+            }
+            for r in rows
+        ]
+    ).decode()
     sql = _PG_INSERT.format(records=DataRecord._meta.db_table, rollup=UsageRollup._meta.db_table)
-    params = (
-        [r.id for r in rows],
-        [r.customer_id for r in rows],
-        [r.customer_external_id for r in rows],
-        [r.customer_name for r in rows],
-        [r.code for r in rows],
-        [r.quantity for r in rows],
-        [r.time_from for r in rows],
-        [r.time_to for r in rows],
-        [r.transaction_id for r in rows],
-    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [payload])
         return {row[0] for row in cursor.fetchall()}
 
 

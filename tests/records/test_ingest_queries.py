@@ -31,7 +31,7 @@ def test_a_batch_resolves_all_its_customers_with_one_query(db):
         # savepoint pair of the atomic block, as a test transaction surrounds it).
         statements = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
         assert len(statements) == 2
-        assert statements[1].lstrip().startswith("WITH incoming AS")
+        assert statements[1].lstrip().startswith("WITH inserted AS")
     assert DataRecord.objects.count() == 300
 
 
