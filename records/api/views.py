@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import orjson
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed
+from rest_framework.exceptions import MethodNotAllowed, ParseError
+from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from billingengine.api.serializers import CreatedSerializer
@@ -20,6 +22,19 @@ from records.filters import DataRecordFilterSet
 from records.models import DataRecord
 
 
+class FastJSONParser(JSONParser):
+    """JSON bodies parsed by orjson: a 1,000-record batch in a fraction of the standard library's time.
+
+    Same strictness as DRF's parser (NaN and Infinity are refused); the body must be UTF-8, as the contract says.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return orjson.loads(stream.read())
+        except orjson.JSONDecodeError as error:
+            raise ParseError(f"JSON parse error - {error}") from error
+
+
 @extend_schema_view(
     list=extend_schema(summary="List data records (ordered by time_from)"),
     retrieve=extend_schema(summary="Data record detail"),
@@ -33,6 +48,7 @@ class DataRecordViewSet(ResourceViewSet):
     ordering_fields = ("time_from",)
     ordering = "time_from"
     basename = "record"
+    parser_classes = (FastJSONParser,)
 
     def check_permissions(self, request):
         # Records are immutable: PUT/PATCH/DELETE are 405 for every authenticated caller, not 403 for some.

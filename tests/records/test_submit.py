@@ -180,7 +180,11 @@ def test_a_body_that_is_not_an_object_is_400(api, customer, body):
 
 
 def test_malformed_json_is_400_and_non_json_is_415(api, customer):
-    assert api.post("/api/v1/records", "{nope", content_type="application/json").status_code == 400
+    for body in ("{nope", '{"quantity": NaN}', b"\xff\xfe", ""):
+        response = api.post("/api/v1/records", body, content_type="application/json")
+        assert response.status_code == 400, body
+        assert response["Content-Type"] == PROBLEM
+    assert api.post("/api/v1/records/batch", "[1,", content_type="application/json").json()["code"] == "malformed_json"
     assert api.post("/api/v1/records", "a=b", content_type="application/x-www-form-urlencoded").status_code == 415
 
 
