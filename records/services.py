@@ -135,6 +135,8 @@ def _parse_moment(value: Any) -> datetime | str:
     if moment.tzinfo is None:
         # A time without an offset is ambiguous; guessing UTC would bill the wrong hour for every non-UTC sender.
         return "Must carry a time zone offset, e.g. 2026-03-31T14:00:00Z or 2026-03-31T16:00:00+02:00."
+    if moment.tzinfo is UTC:  # "Z": already UTC, the common case
+        return moment
     try:
         return moment.astimezone(UTC)
     except (OverflowError, ValueError):
@@ -174,8 +176,9 @@ def parse_records(
             errors.append(_error(field(index, ""), "invalid", "Must be an object (a data record)."))
             continue
         problems_before = len(errors)
-        for name in item.keys() - RECORD_FIELDS:
-            errors.append(_error(field(index, str(name)), "unknown_field", "Unknown field."))
+        if not RECORD_FIELDS.issuperset(item):
+            for name in sorted(map(str, item.keys() - RECORD_FIELDS)):
+                errors.append(_error(field(index, name), "unknown_field", "Unknown field."))
 
         customer_id = None
         external_id = None

@@ -120,6 +120,8 @@ def test_time_to_equal_to_time_from_is_allowed(api, customer):
         ({"time_from": "yesterday"}, "time_from", "invalid"),
         ({"time_from": "2026-13-01T00:00:00Z"}, "time_from", "invalid"),
         ({"time_from": 1743429600}, "time_from", "invalid"),
+        ({"time_from": "0001-01-01T00:30:00+01:00"}, "time_from", "invalid"),
+        ({"time_from": "9999-12-31T23:30:00-01:00"}, "time_from", "invalid"),
         ({"time_to": "2026-03-31T13:59:59Z"}, "time_to", "time_to_before_time_from"),
         ({"time_to": "soon"}, "time_to", "invalid"),
         ({"transaction_id": ""}, "transaction_id", "blank"),
