@@ -95,8 +95,11 @@ def wait_for(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
     raise SystemExit("gunicorn did not answer /healthz")
 
 
-def post_batches(port: int, key: str, bodies: list[bytes], clients: int, seconds: float) -> tuple[int, int, float]:
-    """Post bodies from *clients* threads until *seconds* have passed; return (created, batches, elapsed)."""
+def post_batches(
+    port: int, key: str, bodies: list[bytes], clients: int, seconds: float, *, all_bodies: bool = False
+) -> tuple[int, int, float]:
+    """Post bodies from *clients* threads until *seconds* have passed (with *all_bodies*: until every body is
+    posted); return (created, batches, elapsed)."""
     lock = threading.Lock()
     state = {"next": 0, "created": 0, "batches": 0, "error": None}
     stop_at = time.monotonic() + seconds
@@ -104,12 +107,13 @@ def post_batches(port: int, key: str, bodies: list[bytes], clients: int, seconds
 
     def client() -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while time.monotonic() < stop_at and state["error"] is None:
+        while (all_bodies or time.monotonic() < stop_at) and state["error"] is None:
             with lock:
                 i = state["next"]
                 state["next"] += 1
             if i >= len(bodies):
-                state["error"] = "ran out of pre-encoded bodies; raise the estimate"
+                if not all_bodies:
+                    state["error"] = "ran out of pre-encoded bodies; raise --max-rate"
                 return
             conn.request("POST", "/api/v1/records/batch", body=bodies[i], headers=headers)
             response = conn.getresponse()
@@ -231,7 +235,7 @@ def main() -> None:
     try:
         wait_for(args.port, server)
         # Warm up: every worker opens its connection and imports everything before the clock starts.
-        post_batches(args.port, key, make_bodies(args.workers * 2, seed=2), args.clients, 0.5)
+        post_batches(args.port, key, make_bodies(args.workers * 4, seed=2), args.clients, 0, all_bodies=True)
         print(
             f"posting for {args.seconds:.0f} s from {args.clients} client threads "
             f"(time_from spread over {args.spread_hours} h) ...",
