@@ -182,6 +182,34 @@ def copy_rows(bodies: list[bytes], customers: list[tuple]) -> tuple[int, float]:
         return len(rows), time.monotonic() - began
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """Return the CPU time (user + system) the processes *pids* have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def server_pids(master: int) -> list[int]:
+    """Return the gunicorn workers of *master* and the PostgreSQL backends serving the bench database."""
+    import psycopg
+
+    workers = [int(p) for p in Path(f"/proc/{master}/task/{master}/children").read_text().split()]
+    with psycopg.connect(DATABASE_URL) as conn:
+        backends = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+    return workers + backends
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60, help="How long to post (at least 60 for the figure).")
@@ -241,7 +269,10 @@ def main() -> None:
             f"(time_from spread over {args.spread_hours} h) ...",
             flush=True,
         )
+        pids = server_pids(server.pid)
+        cpu_before = cpu_seconds(pids)
         created, batches, elapsed = post_batches(args.port, key, bodies, args.clients, args.seconds)
+        cpu_used = cpu_seconds(pids) - cpu_before
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -250,6 +281,11 @@ def main() -> None:
 
     copied, seconds = copy_rows(bodies[:batches], customers)
     copy_rate = copied / seconds
+    print(
+        f"      server CPU (gunicorn workers + their PostgreSQL backends): {cpu_used:.1f} s = "
+        f"{created / cpu_used:,.0f} records per CPU-second; load average now {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores (other work on the machine slows the wall-clock figure, not this one)"
+    )
     print(f"COPY: the same {copied:,} rows in {seconds:.1f} s = {copy_rate:,.0f} rows/s (raw psycopg, no rollup)")
     print(f"ratio API/COPY = {api_rate / copy_rate:.2f}  (goal: API >= 10,000 records/s)")
 
