@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "billingengine",
     "customers",
     "groups",
+    "records",
 ]
 
 MIDDLEWARE = [

@@ -45,3 +45,18 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     customer = factory.SubFactory(CustomerFactory)
     joined_at = factory.LazyFunction(timezone.now)
     left_at = None
+
+
+class DataRecordFactory(factory.django.DjangoModelFactory):
+    """A data record as stored (tests that need the rollup too submit through `records.services`)."""
+
+    class Meta:
+        model = "records.DataRecord"
+
+    customer_id = factory.LazyFunction(lambda: CustomerFactory().pk)
+    customer_external_id = None
+    customer_name = "Customer Ltd"
+    code = "SMS"
+    quantity = 1
+    time_from = factory.LazyFunction(timezone.now)
+    transaction_id = factory.Sequence(lambda n: f"tx-{n}")

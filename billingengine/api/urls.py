@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from customers.api.views import CustomerViewSet
 from groups.api.views import GroupViewSet
+from records.api.views import DataRecordViewSet
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -21,6 +22,7 @@ class OptionalSlashRouter(DefaultRouter):
 router = OptionalSlashRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("groups", GroupViewSet, basename="group")
+router.register("records", DataRecordViewSet, basename="record")
 
 app_name = "api"
 urlpatterns = router.urls

@@ -1,0 +1,123 @@
+"""Data records in the admin: read-only audit data, and a usage summary for the customer's page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.safestring import SafeString
+
+from records.models import DataRecord, UsageRollup
+from records.querysets import usage_summary
+
+
+class CodeListFilter(admin.SimpleListFilter):
+    """Filter by code; the choices come from the hourly rollup, not a DISTINCT over every record."""
+
+    title = "code"
+    parameter_name = "code"
+
+    def lookups(self, request, model_admin):
+        codes = UsageRollup.objects.order_by("code").values_list("code", flat=True).distinct()[:200]
+        return [(code, code) for code in codes]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        return queryset.filter(code=value) if value else queryset
+
+
+@admin.register(DataRecord)
+class DataRecordAdmin(admin.ModelAdmin):
+    """Records are immutable audit data: staff can look, search and filter, never add, change or delete."""
+
+    list_display = ("time_from", "code", "quantity", "customer_external_id", "customer_name", "transaction_id")
+    list_filter = (CodeListFilter, ("time_from", admin.DateFieldListFilter))
+    # "=" is an exact match, served by the (customer_external_id, time_from) and (code, time_from) indexes.
+    search_fields = ("=customer_external_id", "=code", "=transaction_id")
+    search_help_text = "Exact customer external_id, code or transaction_id."
+    ordering = ("-time_from", "-id")
+    show_full_result_count = False  # no COUNT(*) over every record on each page
+    list_per_page = 100
+    readonly_fields = (
+        "id",
+        "customer_link",
+        "customer_id",
+        "customer_external_id",
+        "customer_name",
+        "code",
+        "quantity",
+        "time_from",
+        "time_to",
+        "transaction_id",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="customer")
+    def customer_link(self, record: DataRecord) -> str:
+        from customers.models import Customer
+
+        customer = Customer.objects.filter(pk=record.customer_id).first()
+        if customer is None:
+            return "deleted (the record keeps its id, external ID and name as submitted)"
+        try:
+            url = reverse("admin:customers_customer_change", args=[customer.pk])
+        except NoReverseMatch:  # the customer admin is not registered
+            return str(customer)
+        return format_html('<a href="{}">{}</a>', url, customer)
+
+
+def customer_records_url(customer) -> str:
+    """Return the admin URL of the customer's data records."""
+    return reverse("admin:records_datarecord_changelist") + "?" + urlencode({"customer_id": str(customer.pk)})
+
+
+def current_month(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """Return [start, end) of the current UTC month."""
+    now = (now or timezone.now()).astimezone(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    end = start.replace(year=start.year + 1, month=1) if start.month == 12 else start.replace(month=start.month + 1)
+    return start, end
+
+
+def customer_usage_summary_html(customer, now: datetime | None = None) -> SafeString:
+    """Return HTML for the customer's admin page: usage per code this month and a link to its records.
+
+    Hook it into CustomerAdmin as a read-only field, e.g.::
+
+        readonly_fields = (..., "usage_this_month")
+
+        @admin.display(description="usage this month")
+        def usage_this_month(self, obj):
+            return customer_usage_summary_html(obj) if obj.pk else "-"
+    """
+    start, end = current_month(now)
+    items = usage_summary(customer.pk, start, end)
+    link = format_html('<a href="{}">All data records of this customer</a>', customer_records_url(customer))
+    period = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC, end exclusive)"
+    if not items:
+        return format_html("<p>No usage from {}.</p><p>{}</p>", period, link)
+    rows = format_html_join(
+        "", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", ((i.code, i.quantity, i.records) for i in items)
+    )
+    return format_html(
+        "<p>Usage from {}:</p><table><thead><tr><th>code</th><th>quantity</th><th>records</th></tr></thead>"
+        "<tbody>{}</tbody></table><p>{}</p>",
+        period,
+        rows,
+        link,
+    )

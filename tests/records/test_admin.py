@@ -1,0 +1,85 @@
+"""Data records in the admin: read-only, searchable, filterable; the customer's usage summary snippet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from django.test import Client
+
+from records.admin import current_month, customer_records_url, customer_usage_summary_html
+from records.models import DataRecord
+from records.services import records_ingest
+from tests.factories import CustomerFactory, UserFactory
+from tests.records.conftest import sms
+
+
+@pytest.fixture
+def staff(db) -> Client:
+    client = Client()
+    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    return client
+
+
+def test_record_changelist_searches_and_filters(staff, customer):
+    other = CustomerFactory(external_id="EXT-OTHER")
+    records_ingest([sms(), sms(code="MMS"), sms(customer_external_id=other.external_id, code="CALL_MIN")])
+
+    def listed(query):
+        response = staff.get(f"/admin/records/datarecord/?{query}")
+        assert response.status_code == 200
+        return sorted(r.code for r in response.context["cl"].result_list)
+
+    assert listed("") == ["CALL_MIN", "MMS", "SMS"]
+    assert listed("q=EXT-OTHER") == ["CALL_MIN"]
+    assert listed("q=MMS") == ["MMS"]
+    assert listed("code=SMS") == ["SMS"]
+    assert listed(f"customer_id={customer.pk}") == ["MMS", "SMS"]
+    assert listed("time_from__gte=2026-03-31+00:00:00%2B00:00&time_from__lt=2026-04-01+00:00:00%2B00:00") == [
+        "CALL_MIN",
+        "MMS",
+        "SMS",
+    ]
+    assert listed("time_from__gte=2026-04-01+00:00:00%2B00:00") == []
+
+
+def test_records_are_read_only_in_the_admin(staff, customer):
+    records_ingest([sms()])
+    record = DataRecord.objects.get()
+
+    detail = staff.get(f"/admin/records/datarecord/{record.pk}/change/")
+    assert detail.status_code == 200
+    assert b'name="_save"' not in detail.content
+    assert staff.get("/admin/records/datarecord/add/").status_code == 403
+    assert staff.post(f"/admin/records/datarecord/{record.pk}/delete/", {"post": "yes"}).status_code == 403
+    assert staff.post(f"/admin/records/datarecord/{record.pk}/change/", {"code": "X"}).status_code == 403
+    assert DataRecord.objects.get().code == "SMS"
+
+
+def test_customer_usage_summary_html_shows_this_months_usage_and_links_to_the_records(customer):
+    records_ingest(
+        [
+            sms(quantity=2, time_from="2026-03-01T00:00:00Z"),
+            sms(quantity=3, time_from="2026-03-31T23:59:59Z"),
+            sms(quantity=100, time_from="2026-04-01T00:00:00Z"),  # next month
+            sms(code="MMS", quantity="0.5", time_from="2026-03-15T12:00:00Z"),
+        ]
+    )
+
+    html = customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    assert "<td>SMS</td><td>5.000000</td><td>2</td>" in html
+    assert "<td>MMS</td><td>0.500000</td><td>1</td>" in html
+    assert "2026-03-01 to 2026-04-01" in html
+    assert customer_records_url(customer).replace("?", "?") in html.replace("&amp;", "&")
+
+
+def test_customer_usage_summary_html_without_usage(customer):
+    assert "No usage" in customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+
+def test_current_month_wraps_at_the_year_end():
+    assert current_month(datetime(2026, 12, 31, 23, tzinfo=UTC)) == (
+        datetime(2026, 12, 1, tzinfo=UTC),
+        datetime(2027, 1, 1, tzinfo=UTC),
+    )

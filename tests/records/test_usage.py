@@ -1,0 +1,147 @@
+"""The per-customer usage summary: rollup plus partial-hour edges equals the plain sum, from inclusive, to exclusive."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from records.models import DataRecord, UsageRollup
+from records.querysets import usage_summary
+from records.services import records_ingest
+from tests.factories import CustomerFactory
+from tests.records.conftest import sms
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def usage(api, customer, start: str, end: str):
+    response = api.get(f"/api/v1/customers/{customer.pk}/usage", {"from": start, "to": end})
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def test_usage_sums_per_code_with_from_inclusive_and_to_exclusive(api, customer):
+    records_ingest(
+        [
+            sms(code="SMS", quantity=1, time_from="2026-03-31T13:59:59.999999Z"),  # before from
+            sms(code="SMS", quantity=10, time_from="2026-03-31T14:00:00Z"),  # at from: counted
+            sms(code="SMS", quantity="0.5", time_from="2026-03-31T14:30:00Z"),
+            sms(code="MMS", quantity=3, time_from="2026-03-31T15:59:59Z"),
+            sms(code="MMS", quantity=100, time_from="2026-03-31T16:00:00Z"),  # at to: not counted
+        ]
+    )
+    other = CustomerFactory(external_id="EXT-OTHER")
+    records_ingest([sms(customer_external_id="EXT-OTHER", quantity=1000)])
+
+    body = usage(api, customer, "2026-03-31T14:00:00Z", "2026-03-31T16:00:00Z")
+
+    assert body == {
+        "customer_id": str(customer.pk),
+        "from": "2026-03-31T14:00:00.000000Z",
+        "to": "2026-03-31T16:00:00.000000Z",
+        "items": [
+            {"code": "MMS", "quantity": "3.000000", "records": 1},
+            {"code": "SMS", "quantity": "10.500000", "records": 2},
+        ],
+    }
+    assert usage(api, other, "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z")["items"] == [
+        {"code": "SMS", "quantity": "1000.000000", "records": 1}
+    ]
+
+
+def test_usage_of_a_period_without_records_has_no_items(api, customer):
+    assert usage(api, customer, "2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z")["items"] == []
+
+
+def test_usage_counts_by_time_from_not_time_to(api, customer):
+    records_ingest([sms(time_from="2026-03-31T23:30:00Z", time_to="2026-04-01T01:00:00Z", quantity=5)])
+    assert usage(api, customer, "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z")["items"] == []
+    assert usage(api, customer, "2026-03-31T00:00:00Z", "2026-04-01T00:00:00Z")["items"][0]["quantity"] == "5.000000"
+
+
+def test_usage_summary_equals_the_plain_sum_for_arbitrary_boundaries(customer):
+    """The rollup answers whole hours and the records the partial edges; any split must add up exactly."""
+    rng = random.Random(20260331)
+    moments = [T0 + timedelta(seconds=rng.randrange(3 * 24 * 3600)) for _ in range(400)]
+    # Records exactly on hour boundaries and one microsecond either side are where off-by-one errors live.
+    moments += [T0 + timedelta(hours=h, microseconds=d) for h in range(0, 72, 5) for d in (-1, 0, 1)]
+    records_ingest(
+        [
+            sms(
+                code=rng.choice(["SMS", "MMS", "DATA_MB"]),
+                quantity=f"{rng.randrange(1, 10**6) / 1000:.3f}",
+                time_from=moment.isoformat(),
+            )
+            for moment in moments
+        ]
+    )
+    boundaries = [T0 + timedelta(hours=h, microseconds=d) for h in range(0, 73, 7) for d in (-1, 0, 1)]
+    boundaries += [T0 + timedelta(seconds=rng.randrange(3 * 24 * 3600)) for _ in range(15)]
+    boundaries.sort()
+
+    for start in boundaries[::2]:
+        for end in boundaries[1::2]:
+            if end <= start:
+                continue
+            plain = {
+                code: (quantity, count)
+                for code, (quantity, count) in DataRecord.objects.of_customer(customer.pk)
+                .in_period(start, end)
+                .usage_by_code()
+                .items()
+            }
+            summary = {item.code: (item.quantity, item.records) for item in usage_summary(customer.pk, start, end)}
+            assert summary == plain, (start, end)
+
+
+def test_rollup_holds_one_row_per_customer_code_and_hour(customer):
+    records_ingest(
+        [
+            sms(quantity=1, time_from="2026-03-31T14:00:00Z"),
+            sms(quantity=2, time_from="2026-03-31T14:59:59Z"),
+            sms(quantity=4, time_from="2026-03-31T15:00:00+01:00"),  # 14:00 UTC
+            sms(quantity=8, time_from="2026-03-31T15:00:00Z"),
+        ]
+    )
+    records_ingest([sms(quantity=16, time_from="2026-03-31T14:10:00Z")])
+
+    rows = {(r.hour, r.code): (r.quantity, r.records) for r in UsageRollup.objects.filter(customer_id=customer.pk)}
+    assert rows == {
+        (datetime(2026, 3, 31, 14, tzinfo=UTC), "SMS"): (Decimal(23), 4),
+        (datetime(2026, 3, 31, 15, tzinfo=UTC), "SMS"): (Decimal(8), 1),
+    }
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {},
+        {"from": "2026-03-01T00:00:00Z"},
+        {"to": "2026-03-01T00:00:00Z"},
+        {"from": "yesterday", "to": "2026-03-01T00:00:00Z"},
+        {"from": "2026-03-02T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
+        {"from": "2026-03-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"},
+    ],
+)
+def test_usage_needs_a_valid_period(api, customer, query):
+    response = api.get(f"/api/v1/customers/{customer.pk}/usage", query)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+
+
+def test_usage_of_an_unknown_customer_is_404(api, customer):
+    response = api.get(
+        "/api/v1/customers/5f0c1e1e-0000-4000-8000-000000000000/usage",
+        {"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"},
+    )
+    assert response.status_code == 404
+
+
+def test_usage_needs_the_record_view_permission(readonly_api, record_viewer_api, customer):
+    query = {"from": "2026-03-01T00:00:00Z", "to": "2026-04-01T00:00:00Z"}
+    url = f"/api/v1/customers/{customer.pk}/usage"
+    assert readonly_api.get(url, query).status_code == 403  # may view customers, not records
+    assert record_viewer_api.get(url, query).status_code == 200
