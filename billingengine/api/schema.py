@@ -71,6 +71,8 @@ _DESCRIPTIONS = {
     "412": "`If-Match` does not match the current `ETag`: the resource changed since it was read.",
     "422": "`Idempotency-Key` was already used with a different request (`idempotency_key_reused`).",
     "429": "Throttled; see `Retry-After`.",
+    "414": "The request line (URL) is longer than the HTTP server accepts (gunicorn: 8190 bytes); "
+    "answered by the server before the application, as text/html.",
     "503": "The database is unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -81,7 +83,12 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
     result["paths"] = {
         (path.rstrip("/") if path != "/" else path): operations for path, operations in result.get("paths", {}).items()
     }
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name, component in schemas.items():
+        # The API rejects unknown fields in request bodies (400 `unknown_field`); say so.
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     ref = {"$ref": "#/components/schemas/Problem"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
@@ -108,6 +115,7 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
             if detail and method == "get":
                 parameters.append(IF_NONE_MATCH_PARAMETER)
                 responses.setdefault("304", {"description": "Not modified: `If-None-Match` matches the `ETag`."})
+            responses.setdefault("414", {"description": _DESCRIPTIONS["414"], "content": {"text/html": {"schema": {}}}})
             for code in sorted(codes):
                 responses.setdefault(
                     code, {"description": _DESCRIPTIONS[code], "content": {"application/problem+json": {"schema": ref}}}
