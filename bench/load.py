@@ -330,6 +330,8 @@ def main() -> int:
             "gthread",
             "--log-level",
             "warning",
+            "--keep-alive",
+            "75",
             "--timeout",
             "60",
         ],
