@@ -82,3 +82,46 @@ class GroupNameTaken(Conflict):
             field="name",
             existing_id=str(existing_id) if existing_id else None,
         )
+
+
+class IdempotencyKeyInFlight(Conflict):
+    """A request with the same Idempotency-Key is still running."""
+
+    code = "idempotency_key_in_flight"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "A request with this Idempotency-Key is still in progress; retry after it has finished.",
+            field="Idempotency-Key",
+        )
+
+
+class IdempotencyKeyReused(DomainError):
+    """The Idempotency-Key was used before for a different request."""
+
+    status = 422
+    title = "Unprocessable Content"
+    code = "idempotency_key_reused"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This Idempotency-Key was already used with a different request (method, path or body); "
+            "use a new key for a new request.",
+            field="Idempotency-Key",
+        )
+
+
+class PreconditionFailed(DomainError):
+    """The object changed since the client read it (If-Match does not match its ETag)."""
+
+    status = 412
+    title = "Precondition Failed"
+    code = "precondition_failed"
+
+    def __init__(self, current_etag: str) -> None:
+        super().__init__(
+            "The resource has changed since you read it (If-Match does not match its current ETag); "
+            "fetch it again and reapply your change.",
+            field="If-Match",
+            current_etag=current_etag,
+        )

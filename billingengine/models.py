@@ -62,3 +62,28 @@ class ApiKey(AbstractAPIKey):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…, {self.user})"
+
+
+class IdempotencyRecord(models.Model):
+    """A POST's `Idempotency-Key` claim and, once the request is done, its response for replays."""
+
+    scope = models.CharField(
+        max_length=64, help_text="Whose key this is: 'key:<api key prefix>' or 'user:<user id>' for session requests."
+    )
+    key = models.CharField(max_length=255, help_text="The client's Idempotency-Key header.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the method, path and JSON body.")
+    done = models.BooleanField(default=False, help_text="False while the first request is still running.")
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    body = models.JSONField(null=True, blank=True)
+    content_type = models.CharField(max_length=100, blank=True, default="")
+    location = models.CharField(max_length=2048, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = "idempotency record"
+        constraints = [
+            models.UniqueConstraint(fields=["scope", "key"], name="%(app_label)s_%(class)s_scope_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope} {self.key}"

@@ -17,7 +17,12 @@ class CharInFilter(django_filters.BaseInFilter, django_filters.CharFilter):
 
 def _country_code(value: str) -> None:
     if value and value.upper() not in dict(countries):
-        raise ValidationError(f"'{value[:16]}' is not an ISO 3166-1 alpha-2 country code.", code="invalid_country")
+        # The value goes in params: django-filter %-formats messages, so a raw "%" in one would crash.
+        raise ValidationError(
+            "'%(value)s' is not an ISO 3166-1 alpha-2 country code.",
+            code="invalid_country",
+            params={"value": value[:16]},
+        )
 
 
 class CustomerFilterSet(django_filters.FilterSet):

@@ -10,6 +10,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -179,6 +180,7 @@ def is_api_request(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
 
 
+@csrf_exempt  # it changes nothing; without this, unsafe methods on unknown API paths got the CSRF HTML page
 def api_not_found(request: HttpRequest, exception: Exception | None = None):
     """404 for unknown API paths as problem+json; the HTML page elsewhere."""
     from django.views.defaults import page_not_found
@@ -205,3 +207,13 @@ def api_bad_request(request: HttpRequest, exception: Exception | None = None):
     if is_api_request(request):
         return _problem_response(request, problem(400, "Bad request.", "bad_request"), 400)
     return bad_request(request, exception)
+
+
+def csrf_failure(request: HttpRequest, reason: str = ""):
+    """CSRF rejection: problem+json on API paths, Django's page elsewhere."""
+    from django.views.csrf import csrf_failure as django_csrf_failure
+
+    if is_api_request(request):
+        body = problem(403, f"CSRF verification failed: {reason}", "csrf_failed")
+        return _problem_response(request, body, 403)
+    return django_csrf_failure(request, reason)

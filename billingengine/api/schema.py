@@ -34,14 +34,45 @@ PROBLEM_SCHEMA = {
     "additionalProperties": True,
 }
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "description": (
+        "Makes a retry safe: the same key with the same body replays the first response (with "
+        "`Idempotent-Replayed: true`) instead of acting twice; with another body it is `422`; while the "
+        "first request runs it is `409`. Keys are scoped to the API key and kept for 24 hours."
+    ),
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]([ -~]*[!-~])?$"},
+}
+IF_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-Match",
+    "required": False,
+    "description": "Apply the change only if the resource still has this `ETag` (or `*`); otherwise `412`.",
+    "schema": {"type": "string"},
+}
+IF_NONE_MATCH_PARAMETER = {
+    "in": "header",
+    "name": "If-None-Match",
+    "required": False,
+    "description": "Answer `304` without a body when the resource still has this `ETag`.",
+    "schema": {"type": "string"},
+}
+ETAG_HEADER = {"description": "Version of the representation, for `If-Match`.", "schema": {"type": "string"}}
+
 _DESCRIPTIONS = {
     "400": "Invalid input: every problem is listed in `errors`.",
     "401": "No credentials, or an unknown or revoked API key.",
     "403": "Authenticated, but the key's user lacks the model permission.",
     "404": "Unknown resource, or a malformed id in the path.",
-    "409": "A uniqueness or state conflict.",
+    "409": "A uniqueness or state conflict, or a request with the same `Idempotency-Key` still in progress.",
     "415": "The body is not JSON.",
+    "412": "`If-Match` does not match the current `ETag`: the resource changed since it was read.",
+    "422": "`Idempotency-Key` was already used with a different request (`idempotency_key_reused`).",
     "429": "Throttled; see `Retry-After`.",
+    "414": "The request line (URL) is longer than the HTTP server accepts (gunicorn: 8190 bytes); "
+    "answered by the server before the application, as text/html.",
     "503": "The database is unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -52,7 +83,12 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
     result["paths"] = {
         (path.rstrip("/") if path != "/" else path): operations for path, operations in result.get("paths", {}).items()
     }
-    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for name, component in schemas.items():
+        # The API rejects unknown fields in request bodies (400 `unknown_field`); say so.
+        if name.endswith("Request") and component.get("type") == "object":
+            component["additionalProperties"] = False
     ref = {"$ref": "#/components/schemas/Problem"}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
@@ -65,8 +101,22 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
                 codes += ["409", "415"]
             if method == "delete":
                 codes.append("409")
+            detail = path.endswith("/{id}")
+            parameters = operation.setdefault("parameters", [])
+            if method == "post":
+                codes.append("422")
+                parameters.append(IDEMPOTENCY_KEY_PARAMETER)
+            if detail and method in {"put", "patch", "delete"}:
+                codes.append("412")
+                parameters.append(IF_MATCH_PARAMETER)
             responses = operation.setdefault("responses", {})
-            for code in codes:
+            if detail and method in {"get", "put", "patch"} and "200" in responses:
+                responses["200"].setdefault("headers", {})["ETag"] = ETAG_HEADER
+            if detail and method == "get":
+                parameters.append(IF_NONE_MATCH_PARAMETER)
+                responses.setdefault("304", {"description": "Not modified: `If-None-Match` matches the `ETag`."})
+            responses.setdefault("414", {"description": _DESCRIPTIONS["414"], "content": {"text/html": {"schema": {}}}})
+            for code in sorted(codes):
                 responses.setdefault(
                     code, {"description": _DESCRIPTIONS[code], "content": {"application/problem+json": {"schema": ref}}}
                 )

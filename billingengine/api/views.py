@@ -2,16 +2,160 @@
 
 from __future__ import annotations
 
-from django.db import connection
+import hashlib
+import json
+import logging
+
+from django.db import DatabaseError, connection, transaction
 from django.http import JsonResponse
 from django.urls import reverse
+from django.utils.http import parse_etags
 from rest_framework import mixins, viewsets
 from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
 
+from billingengine import idempotency
 from billingengine.api.serializers import CreatedSerializer
+from billingengine.errors import PreconditionFailed
+
+logger = logging.getLogger("billingengine.api")
+
+
+class IdempotentPostMixin:
+    """Honour `Idempotency-Key` on every POST: a retry replays the first response instead of acting twice.
+
+    Runs after authentication (keys are scoped to the API key, or to the user for session requests),
+    permissions and throttling; a POST without the header costs nothing extra.
+    """
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method == "POST" and idempotency.HEADER in request.headers:
+            # Wrap this request's handler (the view instance lives for one request only).
+            self.post = self._idempotent(self.post)
+
+    @staticmethod
+    def idempotency_scope(request) -> str:
+        """Return whose keys these are: the API key's, or the signed-in user's."""
+        prefix = getattr(request.auth, "prefix", None)
+        return f"key:{prefix}" if prefix else f"user:{request.user.pk}"
+
+    def _idempotent(self, handler):
+        def run(request, *args, **kwargs):
+            key = idempotency.validate_key(request.headers[idempotency.HEADER])
+            fingerprint = idempotency.fingerprint(method="POST", path=request.path.rstrip("/"), data=request.data)
+            record, fresh = idempotency.idempotency_claim(
+                scope=self.idempotency_scope(request), key=key, fingerprint=fingerprint
+            )
+            if not fresh:
+                return self._replay(record)
+            try:
+                # The effect and its stored response commit together, or neither does.
+                with transaction.atomic():
+                    response = handler(request, *args, **kwargs)
+                    if response.status_code < 500:
+                        self._store(record, response)
+                        return response
+            except Exception as exc:
+                try:
+                    response = self.handle_exception(exc)  # raises again what it cannot map
+                except Exception:
+                    self._release(record)
+                    raise
+                if response.status_code < 500:
+                    self._store(record, response)
+                    return response
+            self._release(record)  # a 5xx: nothing was done, a retry may run it again
+            return response
+
+        return run
+
+    @staticmethod
+    def _store(record, response) -> None:
+        idempotency.idempotency_complete(
+            record=record,
+            status_code=response.status_code,
+            body=response.data,
+            content_type=response.content_type or "",
+            location=response.headers.get("Location", ""),
+        )
+
+    @staticmethod
+    def _release(record) -> None:
+        try:
+            idempotency.idempotency_release(record=record)
+        except DatabaseError as error:  # the database is down; the claim goes stale and can be taken over
+            logger.warning("Could not release idempotency claim %s: %s", record.pk, error)
+
+    @staticmethod
+    def _replay(record) -> Response:
+        headers = {"Idempotent-Replayed": "true"}
+        if record.location:
+            headers["Location"] = record.location
+        response = Response(record.body, status=record.status_code, headers=headers)
+        if record.content_type:
+            response.content_type = record.content_type
+        return response
+
+
+class ConditionalWritesMixin:
+    """`ETag` on detail reads and writes; `If-Match` on PUT/PATCH/DELETE answers 412 when stale.
+
+    The ETag is a digest of the representation, so any change a client could see changes it. With
+    `If-Match`, the object's row is locked (SELECT ... FOR UPDATE on PostgreSQL) before the comparison,
+    and the write runs in the same transaction: two writers holding the same ETag cannot both succeed.
+    Without `If-Match`, writes work unconditionally, as before.
+    """
+
+    etag_read_actions = frozenset({"retrieve", "update", "partial_update"})
+    etag_write_actions = frozenset({"update", "partial_update", "destroy"})
+
+    @staticmethod
+    def etag_for(data) -> str:
+        """Return the strong ETag of a representation."""
+        body = json.dumps(data, cls=JSONEncoder, sort_keys=True, separators=(",", ":"))
+        return '"' + hashlib.sha256(body.encode()).hexdigest()[:40] + '"'
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if "If-Match" in request.headers and getattr(self, "action", None) in self.etag_write_actions:
+            method = request.method.lower()
+            setattr(self, method, self._conditional(getattr(self, method)))
+
+    def _conditional(self, handler):
+        def run(request, *args, **kwargs):
+            with transaction.atomic():
+                obj = self.get_object()
+                manager = type(obj)._default_manager
+                list(manager.select_for_update().filter(pk=obj.pk).values_list("pk", flat=True))
+                current = self.etag_for(self.get_serializer(self.get_object()).data)
+                wanted = parse_etags(request.headers["If-Match"])
+                if "*" not in wanted and current not in wanted:
+                    raise PreconditionFailed(current)
+                return handler(request, *args, **kwargs)
+
+        return run
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if (
+            getattr(self, "action", None) in self.etag_read_actions
+            and response.status_code == 200
+            and isinstance(getattr(response, "data", None), dict)
+        ):
+            etag = self.etag_for(response.data)
+            response["ETag"] = etag
+            if request.method in ("GET", "HEAD") and "If-None-Match" in request.headers:
+                wanted = parse_etags(request.headers["If-None-Match"])
+                if "*" in wanted or etag in wanted:
+                    response.status_code = 304
+                    response.data = None
+        return response
 
 
 class ResourceViewSet(
+    IdempotentPostMixin,
+    ConditionalWritesMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,

@@ -123,3 +123,28 @@ def test_settings_refuse_to_start_without_a_real_secret_key_when_debug_is_off():
     env["SECRET_KEY"] = "x" * 60
     ok = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=settings.BASE_DIR)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_unsafe_method_on_unknown_api_path_is_404_problem_not_csrf_403_html(db):
+    """Regression (schemathesis): PUT /api/v1/customers/0.5 answered 403 text/html (Django's CSRF page),
+    because the catch-all API 404 view was not CSRF-exempt; it must be the problem+json 404."""
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    for method in ("post", "put", "patch", "delete"):
+        response = getattr(client, method)("/api/v1/customers/0.5", "{}", content_type="application/json")
+        assert response.status_code == 404, method
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_csrf_failure_on_api_path_is_problem_json(db):
+    """A session request without a CSRF token on an API path gets problem+json, not Django's HTML page."""
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(is_staff=True))
+    response = client.post("/api/v1/unknown", "{}", content_type="application/json")
+    assert response.status_code in (403, 404)
+    assert response["Content-Type"] == "application/problem+json"

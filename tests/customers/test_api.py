@@ -352,3 +352,13 @@ def test_customer_groups_with_a_bad_timestamp_is_400(api):
 
 def test_groups_of_unknown_customer_is_404(api):
     problem(api.get(f"{URL}/{uuid.uuid4()}/groups"), 404, "not_found")
+
+
+def test_country_filter_with_percent_sign_is_400_not_500(api):
+    """Regression (schemathesis): `?address_country=%P` answered 500, because the error message embedded
+    the raw value and django-filter %-formats messages (TypeError: not enough arguments)."""
+    for value in ("®5]P%", "%s", "%(value)s"):
+        response = api.get("/api/v1/customers", {"address_country": value})
+        assert response.status_code == 400, value
+        assert response.json()["errors"][0]["field"] == "address_country"
+        assert value[:16] in response.json()["errors"][0]["detail"]
