@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -158,8 +158,9 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
         drf_exception_handler(exc, context)  # lets DRF fill auth_header from the view's authenticators
     mapped = exception_to_problem(exc)
     if mapped is None:
-        if isinstance(exc, DatabaseError):
-            mapped = exception_to_problem(OperationalError(str(exc)))
+        if isinstance(exc, DataError):  # a value the database refused that validation let through
+            logger.warning("Database refused a value: %s", exc)
+            mapped = problem(400, "A value was refused by the database.", "invalid"), 400, {}
         else:
             logger.exception("Unhandled error in API view", exc_info=exc)
             mapped = problem(500, "An unexpected error occurred; it has been logged.", "server_error"), 500, {}

@@ -148,3 +148,20 @@ def test_csrf_failure_on_api_path_is_problem_json(db):
     response = client.post("/api/v1/unknown", "{}", content_type="application/json")
     assert response.status_code in (403, 404)
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_data_error_from_the_database_is_400_not_a_misleading_503():
+    """Regression: every DatabaseError was answered 503 "database unavailable", so a value the
+    database refused (DataError) read as an outage and invited pointless retries."""
+    from django.db import DataError, ProgrammingError
+    from rest_framework.test import APIRequestFactory
+
+    from billingengine.api.exceptions import problem_exception_handler
+
+    request = APIRequestFactory().get("/api/v1/customers")
+    response = problem_exception_handler(
+        DataError("value too long for type character varying(255)"), {"request": request}
+    )
+    assert response.status_code == 400 and response.data["code"] == "invalid"
+    bug = problem_exception_handler(ProgrammingError("relation does not exist"), {"request": request})
+    assert bug.status_code == 500 and bug.data["code"] == "server_error"
