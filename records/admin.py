@@ -12,6 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from billingengine.admin import LargeTablePaginator
 from records.models import DataRecord, UsageRollup
 from records.querysets import usage_summary
 
@@ -42,6 +43,7 @@ class DataRecordAdmin(admin.ModelAdmin):
     search_help_text = "Exact customer external_id, code or transaction_id."
     ordering = ("-time_from", "-id")
     show_full_result_count = False  # no COUNT(*) over every record on each page
+    paginator = LargeTablePaginator  # and no full count for the pages either
     list_per_page = 100
     readonly_fields = (
         "id",

@@ -67,6 +67,7 @@ _DESCRIPTIONS = {
     "403": "Authenticated, but the key's user lacks the model permission.",
     "404": "Unknown resource, or a malformed id in the path.",
     "409": "A uniqueness or state conflict, or a request with the same `Idempotency-Key` still in progress.",
+    "413": "The request body is larger than the server accepts (API_MAX_BODY_BYTES, default 16 MiB).",
     "415": "The body is not JSON.",
     "412": "`If-Match` does not match the current `ETag`: the resource changed since it was read.",
     "422": "`Idempotency-Key` was already used with a different request (`idempotency_key_reused`).",
@@ -98,7 +99,7 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
             if "{" in path:
                 codes.append("404")
             if method in {"post", "put", "patch"}:
-                codes += ["409", "415"]
+                codes += ["409", "413", "415"]
             if method == "delete":
                 codes.append("409")
             detail = path.endswith("/{id}")

@@ -165,3 +165,14 @@ def test_a_data_error_from_the_database_is_400_not_a_misleading_503():
     assert response.status_code == 400 and response.data["code"] == "invalid"
     bug = problem_exception_handler(ProgrammingError("relation does not exist"), {"request": request})
     assert bug.status_code == 500 and bug.data["code"] == "server_error"
+
+
+def test_a_request_body_over_the_limit_is_413_before_it_is_read(api, settings):
+    """Regression: DRF reads API bodies from the stream, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE, so a
+    body of any size was read into memory."""
+    settings.API_MAX_BODY_BYTES = 1000
+    body = b'{"name": "' + b"x" * 2000 + b'"}'
+    response = api.generic("POST", "/api/v1/customers", body, content_type="application/json")
+    problem(response, 413, "request_too_large")
+    assert not Customer.objects.exists()
+    assert api.post("/api/v1/customers", {"name": "small"}, format="json").status_code == 201

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from records.admin import current_month, customer_records_url, customer_usage_summary_html
 from records.models import DataRecord
@@ -83,3 +84,14 @@ def test_current_month_wraps_at_the_year_end():
         datetime(2026, 12, 1, tzinfo=UTC),
         datetime(2027, 1, 1, tzinfo=UTC),
     )
+
+
+def test_customer_change_page_shows_this_months_usage_and_links_to_its_records(staff, customer):
+    now = timezone.now()
+    records_ingest([sms(time_from=now.isoformat(), quantity="1500"), sms(time_from=now.isoformat(), quantity="20")])
+    response = staff.get(f"/admin/customers/customer/{customer.pk}/change/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "usage this month" in html.lower()
+    assert "1520" in html
+    assert customer_records_url(customer) in html
