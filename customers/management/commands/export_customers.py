@@ -47,7 +47,8 @@ class Command(BaseCommand):
         country = (options["country"] or "").strip().upper() or None
         if country is not None and country not in COUNTRY_CODES:
             raise CommandError(f"'{options['country']}' is not an ISO 3166-1 alpha-2 country code.")
-        total = Customer.objects.count() if sys.stderr.isatty() else None
+        # The total is known cheaply only for a full export; filtered exports show a count without a total.
+        total = Customer.objects.count() if sys.stderr.isatty() and not (group or country) else None
         try:
             stream = open(options["output"], "w", encoding="utf-8", newline="") if options["output"] else _Stdout(self)  # noqa: SIM115
         except OSError as error:
