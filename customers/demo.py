@@ -22,6 +22,7 @@ from django.utils import timezone
 from billingengine.bulk import deferred_indexes, should_defer_indexes
 from billingengine.validators import no_control_characters, normalize_text
 from customers.models import Customer
+from customers.services import CUSTOMER_FIELDS
 from groups.models import Group, Membership
 from groups.services import group_create
 
@@ -201,19 +202,7 @@ def _rows(
         yield customer, memberships
 
 
-_CUSTOMER_COLUMNS = (
-    "id",
-    "name",
-    "external_id",
-    "tax_id",
-    "vat_id",
-    "address_street",
-    "address_city",
-    "address_zip",
-    "address_country",
-    "created_at",
-    "updated_at",
-)
+_CUSTOMER_COLUMNS = ("id", *CUSTOMER_FIELDS, "created_at", "updated_at")
 _MEMBERSHIP_COLUMNS = ("id", "group_id", "customer_id", "joined_at")
 
 
