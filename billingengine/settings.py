@@ -164,7 +164,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "billingengine.api.exceptions.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
+    # ISO 8601 via isoformat(): years below 1000 are zero-padded (strftime's %Y is not, on glibc).
+    "DATETIME_FORMAT": "iso-8601",
     "STRICT_JSON": True,
     "COERCE_DECIMAL_TO_STRING": True,
     "DEFAULT_THROTTLE_CLASSES": ["billingengine.api.throttling.ApiKeyRateThrottle"],

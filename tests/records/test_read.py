@@ -36,8 +36,8 @@ def test_detail_has_the_contract_representation(api, customer):
         "customer_name": "End Customer Ltd",
         "code": "SMS",
         "quantity": "0.250000",
-        "time_from": "2026-03-31T14:00:00.000000Z",
-        "time_to": "2026-03-31T15:00:00.000000Z",
+        "time_from": "2026-03-31T14:00:00Z",
+        "time_to": "2026-03-31T15:00:00Z",
         "transaction_id": "TX-1",
     }
 
