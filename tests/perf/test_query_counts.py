@@ -1,7 +1,7 @@
 """Each API read costs a fixed number of queries, whatever the number of rows or groups involved.
 
 A request made with an API key of an ordinary user costs, before the view's own queries:
-1 for the key (with its user) and 2 for the user's permissions (own and via groups).
+1 for the key (with its user) and 1 for the user's permissions (own and via groups).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
-AUTH_QUERIES = 3  # the API key with its user, the user's permissions, the user's group permissions
+AUTH_QUERIES = 2  # the API key with its user; the user's permissions (own and via groups) in one query
 
 
 @pytest.fixture
