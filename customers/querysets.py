@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import islice
 from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
@@ -66,6 +67,15 @@ class CustomerQuerySet(models.QuerySet):
         super()._fetch_all()
         if fetching and self._with_group_ids and self._iterable_class is ModelIterable and self._result_cache:
             _attach_current_memberships(self._result_cache, self.db)
+
+    def _iterator(self, use_chunked_fetch, chunk_size):
+        rows = super()._iterator(use_chunked_fetch, chunk_size)
+        if not self._with_group_ids or self._iterable_class is not ModelIterable:
+            yield from rows
+            return
+        while batch := list(islice(rows, chunk_size or 2000)):
+            _attach_current_memberships(batch, self.db)
+            yield from batch
 
 
 def _attach_current_memberships(customers: list, using: str) -> None:

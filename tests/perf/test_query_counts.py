@@ -10,6 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from customers.models import Customer
 from tests.conftest import client_for, user_with_perms
 from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
 
@@ -105,3 +106,14 @@ def test_group_members_list_costs_the_same_for_1_and_50_members(integration_api)
     large, response = _count(integration_api, f"/api/v1/groups/{group.pk}/customers")
     assert len(response.json()["results"]) == 50
     assert small == large
+
+
+def test_with_group_ids_costs_one_query_per_chunk_when_iterated(django_assert_num_queries):
+    customers = _customers_with_groups(5)
+    with django_assert_num_queries(2):  # the customers, their current memberships
+        rows = list(Customer.objects.with_group_ids().order_by("created_at").iterator(chunk_size=10))
+    assert [c.pk for c in rows] == [c.pk for c in customers]
+    assert all(len(c.group_ids) == 3 for c in rows)
+    with django_assert_num_queries(3):  # customers, then memberships of each of two chunks (one fetch)
+        rows = list(Customer.objects.with_group_ids().order_by("created_at").iterator(chunk_size=3))
+    assert all(len(c.group_ids) == 3 for c in rows)
