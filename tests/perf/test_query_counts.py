@@ -117,3 +117,11 @@ def test_with_group_ids_costs_one_query_per_chunk_when_iterated(django_assert_nu
     with django_assert_num_queries(3):  # customers, then memberships of each of two chunks (one fetch)
         rows = list(Customer.objects.with_group_ids().order_by("created_at").iterator(chunk_size=3))
     assert all(len(c.group_ids) == 3 for c in rows)
+
+
+def test_retrieve_ignores_the_lists_query_filters(integration_api):
+    """The list's filters (and their validation) are not applied to one customer fetched by id."""
+    customer = CustomerFactory(address_country="GB")
+    response = integration_api.get(f"/api/v1/customers/{customer.pk}?address_country=DE")
+    assert response.status_code == 200
+    assert response.json()["id"] == str(customer.pk)
