@@ -42,6 +42,13 @@ SCENARIOS_BIG = [
     ("add_member", "POST /groups/{id}/customers", None),
 ]
 SCENARIOS_SMALL = ["list_first", "list_deep"]
+# Scenarios run interleaved round by round within a group: each API endpoint beside its baseline.
+GROUPS = [
+    ["retrieve", "baseline_retrieve"],
+    ["list_first", "baseline_list", "list_deep", "filter_external_id"],
+    ["create", "baseline_create"],
+    ["put_groups", "add_member"],
+]
 RATIOS = [
     ("retrieve", "baseline_retrieve", 0.60),
     ("create", "baseline_create", 0.50),
@@ -133,6 +140,22 @@ class Server:
                 self.process.wait()
 
 
+def server_cpu_seconds(master_pid: int) -> float:
+    """Return the CPU time (user + system) used so far by the gunicorn master's worker processes."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == master_pid:  # fields[1] is the parent pid; utime, stime are fields 11 and 12
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def wrk(port: int, scenario: str, fixture: Path, *, seconds: float, connections: int, delay_ms: float = 0) -> dict:
     """Run one wrk scenario for *seconds* and return its figures."""
     env = {
@@ -155,15 +178,55 @@ def wrk(port: int, scenario: str, fixture: Path, *, seconds: float, connections:
     return data
 
 
-def run_scenario(port: int, scenario: str, fixture: Path, args, delay_ms: float = 0) -> dict:
-    if args.warmup:
-        wrk(port, scenario, fixture, seconds=args.warmup, connections=args.connections, delay_ms=delay_ms)
-    data = wrk(port, scenario, fixture, seconds=args.duration, connections=args.connections, delay_ms=delay_ms)
+def measure(server: Server, scenario: str, fixture: Path, args, seconds: int, delay_ms: float = 0) -> dict:
+    """Run *scenario* for *seconds*; add the workers' CPU per request and the machine's load average."""
+    cpu_before = server_cpu_seconds(server.process.pid)
+    data = wrk(server.port, scenario, fixture, seconds=seconds, connections=args.connections, delay_ms=delay_ms)
+    data["server_cpu_ms_per_request"] = (
+        (server_cpu_seconds(server.process.pid) - cpu_before) * 1000 / max(data["requests"], 1)
+    )
+    data["load_average"] = os.getloadavg()[0]
+    return data
+
+
+def combine(rounds: list[dict]) -> dict:
+    """Return the figures of several rounds of one scenario: totals for throughput, medians for the rest."""
+    import statistics
+
+    requests = sum(r["requests"] for r in rounds)
+    duration = sum(r["duration_us"] for r in rounds)
+    out = {"requests": requests, "duration_us": duration, "rps": requests / (duration / 1e6), "rounds": rounds}
+    for key in ("p50_us", "p95_us", "p99_us", "server_cpu_ms_per_request", "load_average"):
+        out[key] = statistics.median(r[key] for r in rounds)
+    out["non_2xx"] = sum(r["non_2xx"] for r in rounds)
+    return out
+
+
+def show(scenario: str, data: dict) -> None:
     log(
         f"  {scenario:<20} {data['rps']:8.1f} req/s   p50 {data['p50_us'] / 1000:7.2f} ms   "
-        f"p95 {data['p95_us'] / 1000:7.2f} ms   p99 {data['p99_us'] / 1000:7.2f} ms   errors {data['non_2xx']}"
+        f"p95 {data['p95_us'] / 1000:7.2f} ms   p99 {data['p99_us'] / 1000:7.2f} ms   "
+        f"server CPU {data['server_cpu_ms_per_request']:6.2f} ms/req   load {data['load_average']:.1f}   "
+        f"errors {data['non_2xx']}"
     )
-    return data
+
+
+def run_group(server: Server, scenarios: list[str], fixture: Path, args) -> dict:
+    """Run *scenarios* interleaved, round after round, so a change in the machine's background load
+    falls on each of them alike (API and baseline are compared under the same conditions)."""
+    rounds: dict[str, list[dict]] = {s: [] for s in scenarios}
+    per_round = max(1, round(args.duration / args.rounds))
+    for scenario in scenarios:
+        if args.warmup:
+            measure(server, scenario, fixture, args, args.warmup)
+    for _ in range(args.rounds):
+        for scenario in scenarios:
+            rounds[scenario].append(measure(server, scenario, fixture, args, per_round))
+    results = {}
+    for scenario in scenarios:
+        results[scenario] = combine(rounds[scenario])
+        show(scenario, results[scenario])
+    return results
 
 
 def ms(us: float) -> str:
@@ -178,22 +241,30 @@ def report(results: dict, args, machine: str) -> tuple[str, bool]:
         f"### At {args.customers:,} customers ({args.duration:g} s per scenario, {args.connections} connections)",
         "",
     ]
-    lines += ["| scenario | requests/s | p50 ms | p95 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [
+        "| scenario | requests/s | p50 ms | p95 ms | p99 ms | server CPU ms/req | load avg | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for scenario, label, _ in SCENARIOS_BIG:
         d = big[scenario]
         lines.append(
-            f"| {label} | {d['rps']:.0f} | {ms(d['p50_us'])} | {ms(d['p95_us'])} | {ms(d['p99_us'])} | {d['non_2xx']} |"
+            f"| {label} | {d['rps']:.0f} | {ms(d['p50_us'])} | {ms(d['p95_us'])} | {ms(d['p99_us'])} | "
+            f"{d['server_cpu_ms_per_request']:.1f} | {d['load_average']:.1f} | {d['non_2xx']} |"
         )
     ok = True
     lines += ["", "### API vs baseline (requests/s, same run)", ""]
-    lines += ["| endpoint | API | baseline | ratio | goal | met |", "|---|---:|---:|---:|---:|---|"]
+    lines += [
+        "| endpoint | API req/s | baseline req/s | ratio | goal | met | CPU/req ratio (baseline/API) |",
+        "|---|---:|---:|---:|---:|---|---:|",
+    ]
     for api, base, goal in RATIOS:
         ratio = big[api]["rps"] / big[base]["rps"]
+        cpu_ratio = big[base]["server_cpu_ms_per_request"] / big[api]["server_cpu_ms_per_request"]
         met = ratio >= goal
         ok &= met
         lines.append(
             f"| {api} | {big[api]['rps']:.0f} | {big[base]['rps']:.0f} | {ratio:.0%} | >= {goal:.0%} | "
-            f"{'yes' if met else 'NO'} |"
+            f"{'yes' if met else 'NO'} | {cpu_ratio:.0%} |"
         )
     lines += ["", f"### List latency flat with size ({args.small_customers:,} vs {args.customers:,} customers)", ""]
     lines += ["| page | p50 small ms | p50 big ms | big/small | goal | met |", "|---|---:|---:|---:|---:|---|"]
@@ -247,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections.")
     parser.add_argument("--duration", type=int, default=10, help="Seconds measured per scenario.")
     parser.add_argument("--warmup", type=int, default=2, help="Seconds of warm-up per scenario (not measured).")
+    parser.add_argument("--rounds", type=int, default=3, help="Rounds the duration is split into (interleaved).")
     parser.add_argument("--json", type=Path, help="Also write the raw figures to this file.")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
@@ -271,17 +343,17 @@ def main(argv: list[str] | None = None) -> int:
         fixtures = {which: prepare(args.pg_url, name, size, workdir) for which, name, size in plan}
         for which, name, size in plan:
             log(f"== {size:,} customers (database {name})")
-            with Server(database_url(args.pg_url, name), args.port, args.workers):
-                scenarios = SCENARIOS_SMALL if which == "small" else [s for s, _, _ in SCENARIOS_BIG]
-                for scenario in scenarios:
-                    results[which][scenario] = run_scenario(args.port, scenario, fixtures[which], args)
+            with Server(database_url(args.pg_url, name), args.port, args.workers) as server:
+                groups = [SCENARIOS_SMALL] if which == "small" else GROUPS
+                for group in groups:
+                    results[which].update(run_group(server, group, fixtures[which], args))
                 if which == "big":
                     # Half the maximum throughput: each connection pauses so the total rate is about half.
                     target = results["big"]["retrieve"]["rps"] / 2
                     delay_ms = args.connections * 1000 / target
-                    results["big"]["retrieve_half"] = run_scenario(
-                        args.port, "retrieve", fixtures[which], args, delay_ms=delay_ms
-                    )
+                    half = measure(server, "retrieve", fixtures[which], args, args.duration, delay_ms=delay_ms)
+                    results["big"]["retrieve_half"] = combine([half])
+                    show("retrieve at half", results["big"]["retrieve_half"])
     text, ok = report(results, args, machine)
     print()
     print(text)
