@@ -125,3 +125,20 @@ def test_retrieve_ignores_the_lists_query_filters(integration_api):
     response = integration_api.get(f"/api/v1/customers/{customer.pk}?address_country=DE")
     assert response.status_code == 200
     assert response.json()["id"] == str(customer.pk)
+
+
+def test_membership_routes_do_not_count_the_groups_members(api):
+    """Regression: adding a member loaded the group with its member count, a scan of all its members."""
+    group = GroupFactory()
+    customers = _customers_with_groups(3, groups=0)
+    with CaptureQueriesContext(connection) as queries:
+        response = api.post(
+            f"/api/v1/groups/{group.pk}/customers", {"customer_id": str(customers[0].pk)}, format="json"
+        )
+    assert response.status_code == 201
+    with CaptureQueriesContext(connection) as more:
+        assert api.get(f"/api/v1/groups/{group.pk}/customers").status_code == 200
+        assert api.delete(f"/api/v1/groups/{group.pk}/customers/{customers[0].pk}").status_code == 204
+    counting = [q["sql"] for q in [*queries.captured_queries, *more.captured_queries] if "COUNT(" in q["sql"].upper()]
+    assert counting == []
+    assert api.get(f"/api/v1/groups/{group.pk}").json()["customer_count"] == 0
