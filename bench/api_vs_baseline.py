@@ -2,7 +2,7 @@
 
     make bench            (or: .venv/bin/python bench/api_vs_baseline.py)
 
-Loads the data sets if needed (bench/load.py: 1,000,000 customers and, for the flatness check, 10,000),
+Loads the data sets if needed (bench/load_customers.py: 1,000,000 customers and, for the flatness check, 10,000),
 serves the project as in production (gunicorn with 2 x cores + 1 sync workers, DEBUG off, persistent
 database connections) with the baseline views mounted beside it (bench/settings.py), drives each
 scenario with wrk for a fixed time, and prints requests/s, p50/p95/p99, the API/baseline ratios and
@@ -79,7 +79,14 @@ def prepare(pg_url: str, name: str, customers: int, workdir: Path) -> Path:
     fixture_json = workdir / f"{name}.json"
     env = {**os.environ, "DATABASE_URL": database_url(pg_url, name), "DEBUG": "false", "SECRET_KEY": SECRET_KEY}
     subprocess.run(
-        [PYTHON, str(ROOT / "bench" / "load.py"), "--customers", str(customers), "--fixture", str(fixture_json)],
+        [
+            PYTHON,
+            str(ROOT / "bench" / "load_customers.py"),
+            "--customers",
+            str(customers),
+            "--fixture",
+            str(fixture_json),
+        ],
         env=env,
         check=True,
         timeout=3600,
@@ -114,6 +121,8 @@ class Server:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DB_CONN_MAX_AGE": os.environ.get("DB_CONN_MAX_AGE", "60"),
             "LOG_LEVEL": "WARNING",
+            # One key carries the whole load here, so per-key throttling (where the project has it) is off.
+            "API_THROTTLE_RATE": "",
         }
         gunicorn = Path(PYTHON).parent / "gunicorn"
         command = [str(gunicorn), "billingengine.wsgi", "--bind", f"127.0.0.1:{self.port}"]

@@ -1,6 +1,6 @@
 """Load a benchmark data set into a migrated PostgreSQL database with set-based SQL (idempotent).
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME .venv/bin/python bench/load.py --customers 1000000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/NAME .venv/bin/python bench/load_customers.py --customers 1000000
 
 Customers get realistic company names (so `q` and `name` filters match a few rows, not all), unique
 external ids `EXT-CU-0000001`..., upper-case ISO countries and increasing `created_at` over three
