@@ -48,3 +48,11 @@ serve-prod: migrate
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache
+
+# Performance: the API against a plain-Django baseline at 1,000,000 customers (docs/performance.md).
+# Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432) and wrk; BENCH_ARGS passes options.
+BENCH_ARGS ?=
+.PHONY: bench
+bench: setup
+	@command -v wrk >/dev/null || { echo "Installing wrk (apt-get install wrk)"; apt-get install -y -qq wrk >/dev/null; }
+	$(PY) bench/api_vs_baseline.py $(BENCH_ARGS)

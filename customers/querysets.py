@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING
+from itertools import islice
+from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
 from django.db import models
+from django.db.models.query import ModelIterable
 
 if TYPE_CHECKING:
     from groups.models import Group
 
 
+class CurrentMembership(NamedTuple):
+    """The two fields of a current membership that `Customer.group_ids` needs."""
+
+    group_id: UUID
+    joined_at: datetime
+
+
 class CustomerQuerySet(models.QuerySet):
     """Customer reads: search, group membership and the current group ids."""
+
+    _with_group_ids = False
 
     def search(self, term: str) -> CustomerQuerySet:
         """Return customers whose name, external_id, tax_id or vat_id contains *term*, ignoring case."""
@@ -36,13 +47,49 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(id__in=memberships.values("customer_id"))
 
     def with_group_ids(self) -> CustomerQuerySet:
-        """Prefetch the current memberships, so `customer.group_ids` costs no query per row."""
-        from groups.models import Membership
+        """Load the current memberships of all fetched customers in one query, so `customer.group_ids`
+        costs no query per row.
 
-        return self.prefetch_related(
-            models.Prefetch(
-                "memberships",
-                queryset=Membership.objects.current().only("id", "customer_id", "group_id", "joined_at"),
-                to_attr="current_memberships",
-            )
-        )
+        Like a prefetch into `current_memberships`, but reading (group_id, joined_at) rows instead of
+        building a Membership instance per row, which cost more than the rest of a 100-row page.
+        """
+        clone = self._chain()
+        clone._with_group_ids = True
+        return clone
+
+    def _clone(self) -> CustomerQuerySet:
+        clone = super()._clone()
+        clone._with_group_ids = self._with_group_ids
+        return clone
+
+    def _fetch_all(self) -> None:
+        fetching = self._result_cache is None
+        super()._fetch_all()
+        if fetching and self._with_group_ids and self._iterable_class is ModelIterable and self._result_cache:
+            _attach_current_memberships(self._result_cache, self.db)
+
+    def _iterator(self, use_chunked_fetch, chunk_size):
+        rows = super()._iterator(use_chunked_fetch, chunk_size)
+        if not self._with_group_ids or self._iterable_class is not ModelIterable:
+            yield from rows
+            return
+        while batch := list(islice(rows, chunk_size or 2000)):
+            _attach_current_memberships(batch, self.db)
+            yield from batch
+
+
+def _attach_current_memberships(customers: list, using: str) -> None:
+    from groups.models import Membership
+
+    by_customer: dict = {customer.pk: [] for customer in customers}
+    rows = (
+        Membership.objects.using(using)
+        .current()
+        .filter(customer_id__in=by_customer)
+        .order_by()
+        .values_list("customer_id", "group_id", "joined_at")
+    )
+    for customer_id, group_id, joined_at in rows:
+        by_customer[customer_id].append(CurrentMembership(group_id, joined_at))
+    for customer in customers:
+        customer.current_memberships = by_customer[customer.pk]

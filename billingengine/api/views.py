@@ -170,6 +170,13 @@ class ResourceViewSet(
     ordering_fields: tuple[str, ...] = ("created_at",)
     ordering: str | None = None
 
+    def filter_queryset(self, queryset):
+        # The list's query filters do not apply to one object fetched by id (building the FilterSet for
+        # it cost more than the object's own query).
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)
+
     def created(self, obj) -> Response:
         """Answer `201 Created` with `{"id"}` and the new object's `Location`."""
         location = self.request.build_absolute_uri(reverse(f"api:{self.basename}-detail", args=[obj.pk]))

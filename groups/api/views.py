@@ -49,6 +49,13 @@ class GroupViewSet(ResourceViewSet):
     ordering = "name"
     basename = "group"
 
+    def get_queryset(self):
+        # Only the group's own representation shows customer_count; the membership routes need the group
+        # alone, so they skip counting its members (tens of thousands in a large segment).
+        if self.action in ("customers", "add_customer", "remove_customer"):
+            return Group.objects.all()
+        return super().get_queryset()
+
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,0 +1,86 @@
+"""The baseline: plain Django function views doing the API's ORM work, without DRF.
+
+They authenticate exactly as the API does (the same API key lookup and the same model permission
+check), so the comparison measures what DRF, the serializer, the filters and the pagination add.
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import AuthenticationFailed
+
+from billingengine.api.authentication import ApiKeyAuthentication
+from customers.models import Customer
+from customers.services import CUSTOMER_FIELDS, customer_create
+
+_auth = ApiKeyAuthentication()
+
+
+def _authorized(request: HttpRequest, perm: str) -> HttpResponse | None:
+    """Return an error response unless the request's API key belongs to a user holding *perm*."""
+    try:
+        result = _auth.authenticate(request)
+    except AuthenticationFailed:
+        result = None
+    if result is None:
+        return JsonResponse({"detail": "unauthorized"}, status=401)
+    if not result[0].has_perms([perm]):
+        return JsonResponse({"detail": "forbidden"}, status=403)
+    return None
+
+
+def _timestamp(value) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _customer(c: Customer) -> dict:
+    return {
+        "id": str(c.id),
+        "name": c.name,
+        "external_id": c.external_id,
+        "tax_id": c.tax_id,
+        "vat_id": c.vat_id,
+        "address_street": c.address_street,
+        "address_city": c.address_city,
+        "address_zip": c.address_zip,
+        "address_country": c.address_country.code or None,
+        "group_ids": [str(g) for g in c.group_ids],
+        "created_at": _timestamp(c.created_at),
+        "updated_at": _timestamp(c.updated_at),
+    }
+
+
+def customer_detail(request: HttpRequest, pk) -> HttpResponse:
+    """Retrieve one customer with its group ids."""
+    denied = _authorized(request, "customers.view_customer")
+    if denied:
+        return denied
+    try:
+        customer = Customer.objects.with_group_ids().get(pk=pk)
+    except Customer.DoesNotExist:
+        return JsonResponse({"detail": "not found"}, status=404)
+    return JsonResponse(_customer(customer))
+
+
+@csrf_exempt
+def customers(request: HttpRequest) -> HttpResponse:
+    """GET: the first page (ordered by created_at, id; `page_size`, default 50); POST: create a customer."""
+    if request.method == "POST":
+        denied = _authorized(request, "customers.add_customer")
+        if denied:
+            return denied
+        data = json.loads(request.body)
+        fields = {f: data[f] for f in CUSTOMER_FIELDS if f in data}
+        customer = customer_create(group_ids=data.get("group_ids"), **fields)
+        response = JsonResponse({"id": str(customer.id)}, status=201)
+        response["Location"] = request.build_absolute_uri(f"/bench/baseline/customers/{customer.id}")
+        return response
+    denied = _authorized(request, "customers.view_customer")
+    if denied:
+        return denied
+    size = int(request.GET.get("page_size", 50))
+    rows = list(Customer.objects.with_group_ids().order_by("created_at", "id")[: size + 1])
+    return JsonResponse({"next": None, "previous": None, "results": [_customer(c) for c in rows[:size]]})
