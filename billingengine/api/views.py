@@ -183,6 +183,43 @@ class ResourceViewSet(
         return Response(CreatedSerializer(obj).data, status=201, headers={"Location": location})
 
 
+class WritableResourceViewSet(ResourceViewSet):
+    """A resource created, replaced (PUT), changed (PATCH) and deleted through its services.
+
+    Subclasses name the services: `perform_service_create(data)` returns the new object,
+    `perform_service_update(obj, changes, replace)` changes it (replace: PUT semantics) and
+    `perform_service_destroy(obj)` deletes it.
+    """
+
+    def perform_service_create(self, data: dict):
+        raise NotImplementedError
+
+    def perform_service_update(self, obj, changes: dict, replace: bool) -> None:
+        raise NotImplementedError
+
+    def perform_service_destroy(self, obj) -> None:
+        raise NotImplementedError
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self.created(self.perform_service_create(serializer.validated_data))
+
+    def update(self, request, *args, partial: bool = False, **kwargs):
+        obj = self.get_object()
+        serializer = self.get_serializer(obj, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        self.perform_service_update(obj, serializer.validated_data, replace=not partial)
+        return Response(self.get_serializer(self.get_queryset().get(pk=obj.pk)).data)
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
+
+    def destroy(self, request, *args, **kwargs):
+        self.perform_service_destroy(self.get_object())
+        return Response(status=204)
+
+
 def healthz(request):
     """Report the app and database state (no authentication; for load balancers and monitors)."""
     try:

@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from billingengine.api.serializers import CreatedSerializer
-from billingengine.api.views import ResourceViewSet
+from billingengine.api.views import WritableResourceViewSet
 from customers import services
 from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
@@ -33,7 +33,7 @@ class AtQuerySerializer(serializers.Serializer):
     partial_update=extend_schema(summary="Change some fields of a customer"),
     destroy=extend_schema(summary="Delete a customer (its data records stay)"),
 )
-class CustomerViewSet(ResourceViewSet):
+class CustomerViewSet(WritableResourceViewSet):
     """Customers: the companies whose usage is billed."""
 
     queryset = Customer.objects.with_group_ids()
@@ -48,26 +48,14 @@ class CustomerViewSet(ResourceViewSet):
             return Customer.objects.only("id")
         return super().get_queryset()
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        customer = services.customer_create(**serializer.validated_data)
-        return self.created(customer)
+    def perform_service_create(self, data: dict) -> Customer:
+        return services.customer_create(**data)
 
-    def update(self, request, *args, **kwargs):
-        partial = kwargs.pop("partial", False)
-        customer = self.get_object()
-        serializer = self.get_serializer(customer, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        services.customer_update(customer=customer, changes=serializer.validated_data, replace=not partial)
-        return Response(self.get_serializer(self.get_queryset().get(pk=customer.pk)).data)
+    def perform_service_update(self, obj: Customer, changes: dict, replace: bool) -> None:
+        services.customer_update(customer=obj, changes=changes, replace=replace)
 
-    def partial_update(self, request, *args, **kwargs):
-        return self.update(request, *args, partial=True, **kwargs)
-
-    def destroy(self, request, *args, **kwargs):
-        services.customer_delete(customer=self.get_object())
-        return Response(status=204)
+    def perform_service_destroy(self, obj: Customer) -> None:
+        services.customer_delete(customer=obj)
 
     @extend_schema(
         summary="The customer's groups",

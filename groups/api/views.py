@@ -11,7 +11,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from billingengine.api.serializers import CreatedSerializer
-from billingengine.api.views import ResourceViewSet
+from billingengine.api.views import WritableResourceViewSet
 from customers.api.serializers import CustomerSerializer
 from customers.models import Customer
 from groups import services
@@ -39,7 +39,7 @@ class ForceQuerySerializer(serializers.Serializer):
         ],
     ),
 )
-class GroupViewSet(ResourceViewSet):
+class GroupViewSet(WritableResourceViewSet):
     """Customer groups (segments) that decide which price lists apply."""
 
     queryset = Group.objects.with_customer_count()
@@ -56,27 +56,16 @@ class GroupViewSet(ResourceViewSet):
             return Group.objects.all()
         return super().get_queryset()
 
-    def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        return self.created(services.group_create(**serializer.validated_data))
+    def perform_service_create(self, data: dict) -> Group:
+        return services.group_create(**data)
 
-    def update(self, request, *args, **kwargs):
-        partial = kwargs.pop("partial", False)
-        group = self.get_object()
-        serializer = self.get_serializer(group, data=request.data, partial=partial)
-        serializer.is_valid(raise_exception=True)
-        services.group_update(group=group, changes=serializer.validated_data, replace=not partial)
-        return Response(self.get_serializer(self.get_queryset().get(pk=group.pk)).data)
+    def perform_service_update(self, obj: Group, changes: dict, replace: bool) -> None:
+        services.group_update(group=obj, changes=changes, replace=replace)
 
-    def partial_update(self, request, *args, **kwargs):
-        return self.update(request, *args, partial=True, **kwargs)
-
-    def destroy(self, request, *args, **kwargs):
-        params = ForceQuerySerializer(data=request.query_params)
+    def perform_service_destroy(self, obj: Group) -> None:
+        params = ForceQuerySerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        services.group_delete(group=self.get_object(), force=params.validated_data["force"])
-        return Response(status=204)
+        services.group_delete(group=obj, force=params.validated_data["force"])
 
     @extend_schema(summary="Current members of the group", responses=CustomerSerializer(many=True), filters=False)
     @action(
