@@ -212,7 +212,11 @@ class Load:
             self.state.created_memberships.append((data["group_id"], data["customer_id"], data["joined_at"]))
 
     async def remove_member(self, client):
-        group, customer = random.choice(self.state.groups), random.choice(self.state.customers)
+        # Mostly a membership this run added (a real removal), sometimes a random pair (usually a 404).
+        if self.state.created_memberships and random.random() < 0.8:
+            group, customer, _ = random.choice(self.state.created_memberships)
+        else:
+            group, customer = random.choice(self.state.groups), random.choice(self.state.customers)
         await self.request(client, "remove_member", "DELETE", f"/api/v1/groups/{group}/customers/{customer}")
 
     async def record_batch(self, client):
