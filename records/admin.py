@@ -13,7 +13,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from billingengine.admin import LargeTablePaginator
-from records.models import DataRecord, UsageRollup
+from records.models import RECORD_COLUMNS, DataRecord, UsageRollup
 from records.querysets import usage_summary
 
 
@@ -45,19 +45,7 @@ class DataRecordAdmin(admin.ModelAdmin):
     show_full_result_count = False  # no COUNT(*) over every record on each page
     paginator = LargeTablePaginator  # and no full count for the pages either
     list_per_page = 100
-    readonly_fields = (
-        "id",
-        "customer_link",
-        "customer_id",
-        "customer_external_id",
-        "customer_name",
-        "code",
-        "quantity",
-        "time_from",
-        "time_to",
-        "transaction_id",
-        "created_at",
-    )
+    readonly_fields = ("id", "customer_link", *RECORD_COLUMNS[1:])
     fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:

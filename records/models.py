@@ -118,3 +118,18 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.code} {self.hour:%Y-%m-%d %H}:00 {self.quantity}"
+
+
+#: Every column of a data record, in the API's order (the representation, the insert and the admin use it).
+RECORD_COLUMNS = (
+    "id",
+    "customer_id",
+    "customer_external_id",
+    "customer_name",
+    "code",
+    "quantity",
+    "time_from",
+    "time_to",
+    "transaction_id",
+    "created_at",
+)

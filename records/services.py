@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 
 from billingengine.errors import Conflict, InvalidInput
 from customers.models import Customer
-from records.models import CODE_PATTERN, DataRecord, UsageRollup, uuid7s
+from records.models import CODE_PATTERN, RECORD_COLUMNS, DataRecord, UsageRollup, uuid7s
 from records.querysets import hour_floor
 
 MAX_BATCH = 10_000
@@ -506,21 +506,7 @@ def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
 
 def _insert_portable(rows: list[_Row]) -> set[UUID]:
     """Insert row by row (SQLite and others): `ON CONFLICT DO NOTHING` tells which rows went in."""
-    fields = [
-        DataRecord._meta.get_field(name)
-        for name in (
-            "id",
-            "customer_id",
-            "customer_external_id",
-            "customer_name",
-            "code",
-            "quantity",
-            "time_from",
-            "time_to",
-            "transaction_id",
-            "created_at",
-        )
-    ]
+    fields = [DataRecord._meta.get_field(name) for name in RECORD_COLUMNS]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))

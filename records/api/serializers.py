@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from records.models import DataRecord
+from records.models import RECORD_COLUMNS, DataRecord
 from records.services import MAX_BATCH
 
 
@@ -17,18 +17,7 @@ class DataRecordSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = DataRecord
-        fields = (
-            "id",
-            "customer_id",
-            "customer_external_id",
-            "customer_name",
-            "code",
-            "quantity",
-            "time_from",
-            "time_to",
-            "transaction_id",
-            "created_at",
-        )
+        fields = RECORD_COLUMNS
         read_only_fields = fields
 
 
