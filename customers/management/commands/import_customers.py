@@ -7,10 +7,10 @@ import sys
 import time
 from argparse import RawDescriptionHelpFormatter
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
+from billingengine.commands import user_by_username
 from billingengine.progress import progress_bar
 from customers.importing import COLUMNS, ImportFailed, detect_format, import_customers, read_csv, read_jsonl
 
@@ -72,12 +72,7 @@ Examples:
         )
 
     def handle(self, *args, file: str, **options):
-        user = None
-        if options["user"]:
-            User = get_user_model()
-            user = User.objects.filter(**{User.USERNAME_FIELD: options["user"]}).first()
-            if user is None:
-                raise CommandError(f"No user '{options['user']}'.")
+        user = user_by_username(options["user"])
         if options["method"] == "copy" and connection.vendor != "postgresql":
             raise CommandError("--method copy needs PostgreSQL; use --method orm (or auto) on this database.")
         fmt = detect_format("" if file == "-" else file, options["format"])

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from billingengine.commands import user_by_username
 from customers.importing import ImportFailed
 from customers.rekeying import customers_rekey, read_mapping
 
@@ -25,12 +25,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", help="Username recorded as the author in the change history (e.g. alice).")
 
     def handle(self, *args, mapping: str, dry_run: bool, **options):
-        user = None
-        if options["user"]:
-            User = get_user_model()
-            user = User.objects.filter(**{User.USERNAME_FIELD: options["user"]}).first()
-            if user is None:
-                raise CommandError(f"No user '{options['user']}'.")
+        user = user_by_username(options["user"])
         try:
             with open(mapping, encoding="utf-8-sig", newline="") as stream:
                 result = customers_rekey(read_mapping(stream), dry_run=dry_run, user=user)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from billingengine.commands import user_by_username
 from customers.importing import GroupResolver, ImportFailed
 from groups.bulk import group_members_change, read_external_ids
 from groups.models import Group
@@ -33,12 +33,7 @@ class Command(BaseCommand):
         if group_id is None:
             raise CommandError(f"Unknown group '{group}' (give a name or an id).")
         group_obj = Group.objects.get(pk=group_id)
-        user = None
-        if options["user"]:
-            User = get_user_model()
-            user = User.objects.filter(**{User.USERNAME_FIELD: options["user"]}).first()
-            if user is None:
-                raise CommandError(f"No user '{options['user']}'.")
+        user = user_by_username(options["user"])
         try:
             if file == "-":
                 lines = read_external_ids(sys.stdin)
