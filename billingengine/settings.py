@@ -200,13 +200,23 @@ API_MAX_BODY_BYTES = env.int("API_MAX_BODY_BYTES", default=16 * 1024 * 1024)
 # API keys: long random secrets, hashed with a fast digest and looked up by an indexed prefix.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
 
+_LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "filters": {"redact_secrets": {"()": "billingengine.logging.RedactSecretsFilter"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # The level is on the handler too: records propagated from child loggers (django.request) skip the
+    # root logger's own level.
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+            "level": _LOG_LEVEL,
+        }
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
