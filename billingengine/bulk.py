@@ -71,3 +71,17 @@ def deferred_indexes(tables: list[str]) -> Iterator[None]:
         for table, name, definition in foreign_keys:
             cursor.execute(f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}')
         cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def vacuum_analyze(tables: list[str]) -> bool:
+    """VACUUM ANALYZE *tables* after a bulk load on PostgreSQL, so index-only scans (member counts) work.
+
+    A COPY leaves no visibility map until autovacuum comes round. VACUUM cannot run inside a
+    transaction: there, or on other databases, nothing is done and False is returned.
+    """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return False
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"VACUUM (ANALYZE) {connection.ops.quote_name(table)}")
+    return True

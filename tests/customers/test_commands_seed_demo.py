@@ -69,3 +69,21 @@ def test_seed_demo_without_groups_creates_no_memberships():
 
     assert Customer.objects.count() == 10
     assert Membership.objects.count() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_seed_demo_vacuums_its_tables_so_member_counts_are_index_only():
+    """Regression: after a big seed the membership table had no visibility map (COPY, never vacuumed),
+    so counting a group's current members read the heap: the customer-group list took 5.4 s at
+    1M customers / 3M memberships, and 0.2-0.4 s once vacuumed."""
+    from django.core.management import call_command
+    from django.db import connection
+
+    call_command("seed_demo", "--customers", "50", "--groups", "3", "--seed", "1")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname IN ('customers_customer', 'groups_membership') "
+            "AND last_vacuum IS NOT NULL ORDER BY relname"
+        )
+        assert [row[0] for row in cursor.fetchall()] == ["customers_customer", "groups_membership"]

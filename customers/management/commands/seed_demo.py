@@ -6,6 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
+from billingengine.bulk import vacuum_analyze
 from billingengine.progress import progress_bar
 from customers.demo import DEMO_PREFIX, seed_demo
 
@@ -65,6 +66,7 @@ class Command(BaseCommand):
                 chunk_size=options["chunk_size"],
                 on_progress=bar.update,
             )
+        vacuum_analyze(["customers_customer", "groups_membership"])
         elapsed = time.monotonic() - started
         self.stdout.write(
             self.style.SUCCESS(
