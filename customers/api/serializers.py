@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from billingengine.api.serializers import StrictFieldsMixin
 from customers.models import Customer
+from customers.services import CUSTOMER_FIELDS
 
 
 class CountryCodeField(serializers.CharField):
@@ -48,20 +49,7 @@ class CustomerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = (
-            "id",
-            "name",
-            "external_id",
-            "tax_id",
-            "vat_id",
-            "address_street",
-            "address_city",
-            "address_zip",
-            "address_country",
-            "group_ids",
-            "created_at",
-            "updated_at",
-        )
+        fields = ("id", *CUSTOMER_FIELDS, "group_ids", "created_at", "updated_at")
         read_only_fields = ("id", "created_at", "updated_at")
         validators = []  # uniqueness is the database's job; conflicts are mapped to 409
         extra_kwargs = {
