@@ -18,8 +18,10 @@ from records.api.serializers import (
     DataRecordInputSerializer,
     DataRecordSerializer,
 )
+from records.api.submissions import batch_items, batch_path, http_error, single_path
 from records.filters import DataRecordFilterSet
 from records.models import DataRecord
+from records.validation import RecordsInvalid, records_parse
 
 
 class FastJSONParser(JSONParser):
@@ -65,7 +67,11 @@ class DataRecordViewSet(ResourceViewSet):
         },
     )
     def create(self, request, *args, **kwargs):
-        record_id, created = services.record_submit(request.data)
+        try:
+            (record,) = records_parse([request.data])
+            record_id, created = services.record_submit(record=record)
+        except (RecordsInvalid, services.TransactionIdConflict) as error:
+            raise http_error(error, single_path) from error
         if created:
             return self.created(DataRecord(pk=record_id))
         return Response({"id": str(record_id)}, status=200)
@@ -77,5 +83,9 @@ class DataRecordViewSet(ResourceViewSet):
     )
     @action(detail=False, methods=["post"], filterset_class=None)
     def batch(self, request, *args, **kwargs):
-        result = services.records_submit_batch(request.data)
+        items = batch_items(request.data)
+        try:
+            result = services.records_ingest(records=records_parse(items))
+        except (RecordsInvalid, services.TransactionIdConflict) as error:
+            raise http_error(error, batch_path) from error
         return Response({"created": result.created, "duplicates": result.duplicates}, status=201)
