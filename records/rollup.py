@@ -1,6 +1,6 @@
 """Maintenance of the hourly usage rollup: every record insert adds its quantity to its (customer, hour, code).
 
-The rollup is what answers usage summaries fast (`records.querysets.usage_summary`); it is only ever added to,
+The rollup is what answers usage summaries fast (`records.usage.usage_summary`); it is only ever added to,
 in the same transaction as the records it counts.
 """
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from records.models import DataRecord, UsageRollup
-from records.querysets import usage_summary
+from records.usage import usage_summary
 from tests.factories import CustomerFactory
 from tests.records.conftest import ingest, sms
 
