@@ -13,6 +13,7 @@ from customers import services
 from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
+from customers.querysets import attach_group_ids
 from groups.api.serializers import GroupSerializer
 from groups.models import Group, Membership
 
@@ -32,7 +33,7 @@ class AtQuerySerializer(serializers.Serializer):
 class CustomerViewSet(WritableResourceViewSet):
     """Customers: the companies whose usage is billed."""
 
-    queryset = Customer.objects.with_group_ids()
+    queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     ordering_fields = ("created_at", "name", "updated_at")
@@ -43,6 +44,14 @@ class CustomerViewSet(WritableResourceViewSet):
         if self.action == "groups":  # only the customer's id is needed there
             return Customer.objects.only("id")
         return super().get_queryset()
+
+    def get_object(self):
+        customer = super().get_object()
+        return customer if self.action == "groups" else attach_group_ids([customer])[0]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return page if self.action == "groups" else attach_group_ids(page)  # one query for the page's group ids
 
     def perform_service_create(self, data: dict) -> Customer:
         return services.customer_create(**data)
