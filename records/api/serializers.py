@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
 from records.models import RECORD_COLUMNS, DataRecord
 from records.services import MAX_BATCH
 
 
-class DataRecordSerializer(serializers.ModelSerializer):
+class DataRecordSerializer(FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer):
     """A data record as the API reads it."""
 
     class Meta:
