@@ -1,7 +1,7 @@
 """BillingEngine settings, read from the environment (and from a local `.env` file when present).
 
 Variables (see README "Configuration"): DEBUG, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, ADMIN_URL,
-CSRF_TRUSTED_ORIGINS, DB_CONN_MAX_AGE, LOG_LEVEL.
+CSRF_TRUSTED_ORIGINS, DB_CONN_MAX_AGE, DB_PREPARED_STATEMENTS, LOG_LEVEL.
 """
 
 from __future__ import annotations
