@@ -123,18 +123,26 @@ def _reader(field: serializers.Field, model):
     if not _is_context_free(field):
         return None
     represent = _value_reader(field)
-    attrs = field.source_attrs
-    if len(attrs) == 1 and _model_attribute(model, attrs[0]):
-        attr = attrs[0]
-        return lambda obj, tz: None if (value := getattr(obj, attr)) is None else represent(value, tz)
 
     def generic(obj, tz):
         try:
-            value = field.get_attribute(obj)
+            value = field.get_attribute(obj)  # DRF's own handling of missing attributes and defaults
         except SkipField:
             return _UNREAD
         return None if value is None else represent(value, tz)
 
+    attrs = field.source_attrs
+    if len(attrs) == 1 and _model_attribute(model, attrs[0]):
+        attr = attrs[0]
+
+        def attribute(obj, tz):
+            try:
+                value = getattr(obj, attr)
+            except AttributeError:
+                return generic(obj, tz)
+            return None if value is None else represent(value, tz)
+
+        return attribute
     return generic
 
 
