@@ -2,14 +2,55 @@
 
 from __future__ import annotations
 
+from django.db import models
 from rest_framework import serializers
+
+#: JSON type names for error messages.
+_JSON_TYPES = {bool: "a boolean", int: "a number", float: "a number", list: "a list", dict: "an object"}
+
+
+def _wrong_type(expected: str, value) -> serializers.ValidationError:
+    """Return the error for *value*, which is not of the expected JSON type.
+
+    Code `invalid`, as DRF already gave for lists and booleans in string fields and the records API gives for
+    every wrong type.
+    """
+    return serializers.ValidationError(
+        f"Must be {expected}, not {_JSON_TYPES.get(type(value), type(value).__name__)}.", code="invalid"
+    )
+
+
+class StrictCharField(serializers.CharField):
+    """A string field that refuses other JSON types (DRF would store the number 42 as "42")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise _wrong_type("a string", data)
+        return super().to_internal_value(data)
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID field that takes only strings (DRF would read the number 5 as a UUID)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            raise _wrong_type("a UUID string", data)
+        return super().to_internal_value(data)
 
 
 class StrictFieldsMixin:
-    """Refuse fields the resource does not have (a typo must not silently drop data).
+    """Refuse fields the resource does not have (a typo must not silently drop data), and values of the wrong
+    JSON type (model text fields become `StrictCharField`s).
 
     Read-only fields are accepted and ignored, so a representation can be sent back as it was read.
     """
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.UUIDField: StrictUUIDField,
+    }
 
     def to_internal_value(self, data):
         unknown = {}

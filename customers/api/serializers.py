@@ -6,12 +6,12 @@ from django.utils import timezone
 from django_countries import countries
 from rest_framework import serializers
 
-from billingengine.api.serializers import StrictFieldsMixin
+from billingengine.api.serializers import StrictCharField, StrictFieldsMixin, StrictUUIDField
 from customers.models import Customer
 from customers.services import CUSTOMER_FIELDS
 
 
-class CountryCodeField(serializers.CharField):
+class CountryCodeField(StrictCharField):
     """An ISO 3166-1 alpha-2 code, accepted in any case, returned upper-case."""
 
     default_error_messages = {"invalid_country": "'{value}' is not an ISO 3166-1 alpha-2 country code."}
@@ -33,7 +33,7 @@ class CustomerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
     """A customer as the API reads and writes it."""
 
     group_ids = serializers.ListField(
-        child=serializers.UUIDField(),
+        child=StrictUUIDField(),
         required=False,
         max_length=1000,
         help_text="Ids of the customer's current groups. On write, the customer's groups become exactly these "
@@ -77,13 +77,18 @@ class CustomerSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return {name: read(instance, tz) for name, read in readers}
 
 
+# The strict fields differ from DRF's only in what they accept, so they read the same.
+_TEXT_FIELDS = (serializers.CharField, StrictCharField)
+_UUID_FIELDS = (serializers.UUIDField, StrictUUIDField)
+
+
 def _fast_reader(field: serializers.Field):
     """Return `read(instance, tz)` giving `field`'s representation of *instance* (None stays None)."""
     attr = field.source_attrs[0] if len(field.source_attrs) == 1 else None
     kind = type(field)
-    if attr and kind is serializers.CharField:
+    if attr and kind in _TEXT_FIELDS:
         return lambda obj, tz: None if (v := getattr(obj, attr)) is None else str(v)
-    if attr and kind is serializers.UUIDField and field.uuid_format == "hex_verbose":
+    if attr and kind in _UUID_FIELDS and field.uuid_format == "hex_verbose":
         return lambda obj, tz: None if (v := getattr(obj, attr)) is None else str(v)
     if attr and kind is serializers.DateTimeField and getattr(field, "timezone", None) is None:
         fmt = getattr(field, "format", None) or serializers.api_settings.DATETIME_FORMAT
@@ -92,7 +97,7 @@ def _fast_reader(field: serializers.Field):
     if (
         attr
         and kind is serializers.ListField
-        and type(field.child) is serializers.UUIDField
+        and type(field.child) in _UUID_FIELDS
         and field.child.uuid_format == "hex_verbose"
     ):
         return lambda obj, tz: None if (v := getattr(obj, attr)) is None else [str(x) for x in v]
