@@ -15,6 +15,7 @@ class CountryCodeField(StrictCharField):
     """An ISO 3166-1 alpha-2 code, accepted in any case, returned upper-case."""
 
     default_error_messages = {"invalid_country": "'{value}' is not an ISO 3166-1 alpha-2 country code."}
+    schema_pattern = r"^[A-Za-z]{2}$"
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
