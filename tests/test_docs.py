@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -13,6 +14,9 @@ from billingengine.api.exceptions import _CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 API_GUIDE = ROOT / "docs" / "api.md"
+APPS = ("billingengine", "customers", "groups", "records")
+# Codes only the management commands report (as a CommandError), never an API answer.
+COMMAND_ONLY = {"import_failed"}
 
 
 def _subclasses(cls):
@@ -34,14 +38,17 @@ def test_readme_and_docs_point_nowhere_outside_the_repository():
 
 def test_api_guide_lists_every_stable_error_code():
     guide = API_GUIDE.read_text()
-    import customers.services  # noqa: F401  (domain errors defined in the apps register as subclasses)
-    import groups.services  # noqa: F401
-    import records.services  # noqa: F401
-
+    # Import every module of the apps, so every DomainError subclass is defined whatever ran before.
+    for app in APPS:
+        for path in (ROOT / app).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "migrations" not in parts and "management" not in parts:
+                importlib.import_module(".".join(p for p in parts if p != "__init__"))
     codes = {cls.code for cls in _subclasses(errors.DomainError)} | set(_CODES.values())
-    for app in ("billingengine", "customers", "groups", "records"):
+    for app in APPS:
         for path in (ROOT / app).rglob("*.py"):
             codes |= _raised_codes(ast.parse(path.read_text()))
+    codes -= COMMAND_ONLY
     assert {"external_id_taken", "throttled", "request_too_large", "group_not_empty", "not_a_member"} <= codes
     missing = sorted(code for code in codes if f"`{code}`" not in guide)
     assert not missing, f"docs/api.md does not explain: {missing}"
