@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,15 +20,67 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.text import capfirst
+from django.utils.timezone import localtime
 from rest_framework_api_key.models import APIKey
 from simple_history.admin import SimpleHistoryAdmin
 
 from billingengine.errors import DomainError
 from billingengine.models import ApiKey
 from billingengine.services import api_key_create, api_key_revoke
+
+HISTORY_ACTIONS = {"+": "Created", "~": "Changed", "-": "Deleted"}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One row of a History page."""
+
+    when: datetime
+    who: Any
+    action: str
+    changes: list[tuple[str, str, str]] = field(default_factory=list)
+    reason: str = ""
+    created: bool = False
+    detail: str = ""
+    version_url: str | None = None
+
+
+def label_of(model, name: str) -> str:
+    return capfirst(model._meta.get_field(name).verbose_name)
+
+
+def display_value(model, name: str, instance) -> str:
+    """Return a field's value as staff read it ("—" when empty)."""
+    model_field = model._meta.get_field(name)
+    value = getattr(instance, model_field.attname, None)
+    if value is None or value == "":
+        return "—"
+    if getattr(model_field, "choices", None):
+        return str(dict(model_field.flatchoices).get(value, value))
+    if isinstance(value, datetime):
+        return date_format(localtime(value), "DATETIME_FORMAT")
+    if hasattr(value, "code") and hasattr(value, "name"):  # a django-countries Country
+        return f"{value.name} ({value.code})" if value.code else "—"
+    return str(value)
+
+
+def field_changes(model, fields, previous, record) -> list[tuple[str, str, str]]:
+    """Return (label, old, new) for each field that differs between two versions (all set fields if no previous)."""
+    changes = []
+    for name in fields:
+        new = display_value(model, name, record)
+        old = display_value(model, name, previous) if previous is not None else "—"
+        if previous is None and new == "—":
+            continue
+        if old != new:
+            changes.append((label_of(model, name), old, new))
+    return changes
 
 
 def domain_error_message(error: DomainError) -> str:
@@ -62,15 +115,103 @@ class ServiceHistoryAdmin(SimpleHistoryAdmin):
         except (ValidationError, ValueError, TypeError) as error:
             raise Http404("No such object.") from error
 
+    #: Fields compared between versions on the History page (default: the fields of the admin's form).
+    history_fields: tuple[str, ...] = ()
+    #: At most this many rows on the History page (newest first).
+    history_limit = 200
+    object_history_template = "admin/history_timeline.html"
+    object_history_form_template = "admin/history_version.html"
+
+    def get_history_fields(self) -> tuple[str, ...]:
+        return self.history_fields or tuple(getattr(self.form._meta, "fields", None) or ())
+
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
+        """Every change of the object, newest first: when, who, which fields from what to what, and why."""
         self._require_valid_ids(object_id)
-        return super().history_view(request, object_id, extra_context)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        entries = sorted(
+            [*self.history_entries(obj), *self.extra_history_entries(request, obj)],
+            key=lambda entry: entry.when,
+            reverse=True,
+        )[: self.history_limit]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Change history: {obj}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "app_label": self.model._meta.app_label,
+            "object": obj,
+            "entries": entries,
+            "has_created_entry": any(entry.created for entry in entries),
+            "history_limit": self.history_limit,
+            **(extra_context or {}),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.object_history_template, context)
+
+    def history_entries(self, obj) -> list[HistoryEntry]:
+        """The object's own versions, each compared with the one before it."""
+        fields = self.get_history_fields()
+        records = list(obj.history.select_related("history_user").order_by("history_date", "history_id"))
+        entries = []
+        previous = None
+        for record in records:
+            changes = field_changes(self.model, fields, previous, record)
+            entries.append(
+                HistoryEntry(
+                    when=record.history_date,
+                    who=record.history_user,
+                    action=HISTORY_ACTIONS.get(record.history_type, record.history_type),
+                    changes=changes,
+                    reason=record.history_change_reason or "",
+                    created=record.history_type == "+",
+                    version_url=reverse(
+                        f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_simple_history",
+                        args=[obj.pk, record.history_id],
+                    ),
+                )
+            )
+            previous = record
+        return entries
+
+    def extra_history_entries(self, request: HttpRequest, obj) -> list[HistoryEntry]:
+        """More rows for the History page (e.g. a customer's membership changes)."""
+        return []
 
     def history_form_view(self, request: HttpRequest, object_id, version_id, extra_context=None):
+        """An old version, read-only: its own field values then, nothing of today's relations."""
         if request.method not in ("GET", "HEAD"):
             raise PermissionDenied("History is read-only; change the object on its own page.")
         self._require_valid_ids(object_id, version_id)
-        return super().history_form_view(request, object_id, version_id, extra_context)
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            return self._get_obj_does_not_exist_redirect(request, self.model._meta, object_id)
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        record = obj.history.filter(history_id=int(version_id)).select_related("history_user").first()
+        if record is None:
+            raise Http404("No such version.")
+        fields = self.get_history_fields()
+        rows = [(label_of(self.model, name), display_value(self.model, name, record)) for name in fields]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{obj} as of {date_format(localtime(record.history_date), 'DATETIME_FORMAT')}",
+            "subtitle": None,
+            "opts": self.model._meta,
+            "object": obj,
+            "record": record,
+            "action": HISTORY_ACTIONS.get(record.history_type, record.history_type),
+            "rows": rows,
+            "history_url": reverse(
+                f"admin:{self.model._meta.app_label}_{self.model._meta.model_name}_history", args=[obj.pk]
+            ),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, self.object_history_form_template, context)
 
     def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
         """Save nothing besides the object: inlines here are read-only and relations are set by services."""
