@@ -15,7 +15,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import PAGE_VAR, ChangeList
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import Q, QuerySet
@@ -61,6 +61,11 @@ def display_value(model, name: str, instance) -> str:
     value = getattr(instance, model_field.attname, None)
     if value is None or value == "":
         return "—"
+    if model_field.is_relation:
+        try:
+            return str(getattr(instance, model_field.name))
+        except ObjectDoesNotExist:
+            return f"deleted ({value})"
     if getattr(model_field, "choices", None):
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, datetime):
@@ -123,7 +128,11 @@ class ServiceHistoryAdmin(SimpleHistoryAdmin):
     object_history_form_template = "admin/history_version.html"
 
     def get_history_fields(self) -> tuple[str, ...]:
-        return self.history_fields or tuple(getattr(self.form._meta, "fields", None) or ())
+        if self.history_fields:
+            return tuple(self.history_fields)
+        return tuple(
+            f.name for f in self.model._meta.concrete_fields if not f.primary_key and f.name not in ("updated_at",)
+        )
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
         """Every change of the object, newest first: when, who, which fields from what to what, and why."""
