@@ -255,13 +255,30 @@ class ApiKeyCreationForm(forms.ModelForm):
         return name
 
 
+class ApiKeyStatusFilter(admin.SimpleListFilter):
+    """Active or revoked keys (the same words as the Status column)."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("active", "Active"), ("revoked", "Revoked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        if self.value() == "active":
+            return queryset.filter(revoked=False)
+        if self.value() == "revoked":
+            return queryset.filter(revoked=True)
+        return queryset
+
+
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     """API keys: created here (shown once), listed with their owner, status and last use, revoked (never deleted:
     a revoked key stays listed, so staff can see which integration used which key)."""
 
     list_display = ("name", "prefix", "user", "status", "created", "last_used_at")
-    list_filter = (("revoked", admin.BooleanFieldListFilter), "created")
+    list_filter = (ApiKeyStatusFilter, "created")
     list_select_related = ("user",)
     search_fields = ("name", "prefix", "user__username")
     autocomplete_fields = ("user",)

@@ -302,7 +302,7 @@ class CustomerAdmin(ServiceHistoryAdmin):
             customer.external_id,
         )
 
-    @admin.display(description="")
+    @admin.display(description="By month")
     def panels(self, customer: Customer) -> str:
         """Sections of other apps (usage); the page's query string (e.g. the chosen month) is passed on."""
         params = getattr(customer, "admin_params", None) or QueryDict()
