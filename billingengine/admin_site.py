@@ -43,6 +43,7 @@ class BillingEngineAdminSite(admin.AdminSite):
     index_title = "Customers, customer groups and API access"
     #: "View site" would be a 404 (the product has no public pages); the API documentation is what exists.
     site_url = "/api/docs/"
+    empty_value_display = "—"
 
     def get_app_list(self, request: HttpRequest, app_label: str | None = None) -> list[dict]:
         app_dict = self._build_app_dict(request, app_label)
