@@ -62,6 +62,13 @@ class CustomerAdminForm(forms.ModelForm):
         help_text="The customer's current groups. Removing one ends that membership (it stays in the history).",
     )
 
+    change_reason = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Reason for this change",
+        help_text="Optional; shown in the history, e.g. “customer's email of 3 March” (up to 100 characters).",
+    )
+
     class Meta:
         model = Customer
         fields = CUSTOMER_FIELDS
@@ -285,6 +292,8 @@ class CustomerAdmin(ServiceHistoryAdmin):
                 {"fields": ("tax_id", "vat_id", "address_street", "address_city", "address_zip", "address_country")},
             ),
         ]
+        if obj is not None and self.has_change_permission(request, obj):
+            fieldsets[0][1]["fields"] = (*fieldsets[0][1]["fields"], "change_reason")
         if obj is not None:
             fieldsets += [
                 ("Customer group membership history", {"fields": ("membership_history",)}),
@@ -295,6 +304,8 @@ class CustomerAdmin(ServiceHistoryAdmin):
 
     def get_readonly_fields(self, request: HttpRequest, obj: Customer | None = None):
         readonly = super().get_readonly_fields(request, obj)
+        if not self.has_change_permission(request, obj):
+            readonly = (*readonly, "change_reason")
         if obj is not None and obj.external_id is not None:
             readonly = (*readonly, "external_id")
         return readonly
@@ -373,7 +384,17 @@ class CustomerAdmin(ServiceHistoryAdmin):
     def save_form(self, request: HttpRequest, form: CustomerAdminForm, change: bool):
         if change:
             history_baseline_ensure(customer_id=form.instance.pk)
+            request.customer_change_reason = (form.cleaned_data.get("change_reason") or "").strip()
         return super().save_form(request, form, change)
+
+    def log_change(self, request: HttpRequest, obj: Customer, message):
+        """After the services saved the change: put the reason staff gave on the history row it wrote."""
+        reason = getattr(request, "customer_change_reason", "")
+        if reason:
+            latest = Customer.history.filter(id=obj.pk).order_by("-history_date", "-history_id").first()
+            if latest is not None and latest.history_user_id == request.user.pk and not latest.history_change_reason:
+                Customer.history.filter(history_id=latest.history_id).update(history_change_reason=reason)
+        return super().log_change(request, obj, message)
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None):
         customer = self.get_object(request, unquote(object_id))

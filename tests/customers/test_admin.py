@@ -702,3 +702,16 @@ def test_the_delete_page_says_how_many_data_records_stay(admin_client):
     html = admin_client.get(url("customers_customer_delete", customer.pk)).content.decode()
 
     assert "2 data record(s) of this customer stay" in html
+
+
+def test_a_reason_given_with_an_edit_appears_in_the_history(admin_client, admin_user):
+    customer = CustomerFactory(external_id="EXT-CU-0042", name="Old Name Ltd")
+
+    admin_client.post(
+        url("customers_customer_change", customer.pk),
+        customer_form(name="New Name Ltd", change_reason="customer's email of 3 March"),
+    )
+
+    [changed, *_] = admin_client.get(url("customers_customer_history", customer.pk)).context["entries"]
+    assert (changed.who, changed.reason) == (admin_user, "customer's email of 3 March")
+    assert ("Name", "Old Name Ltd", "New Name Ltd") in changed.changes

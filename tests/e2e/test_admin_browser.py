@@ -160,15 +160,17 @@ def test_billing_staff_work_through_the_admin(live_server, django_user_model):
 
             # --- Edit, then the history shows who changed which field from what to what.
             page.fill("#id_name", "Renamed In The Browser Ltd")
+            page.fill("#id_change_reason", "Customer's email of 3 March")
             page.click("input[name=_save]")
             page.wait_for_selector("text=was changed successfully")
             page.goto(f"{admin_root}customers/customer/{customer.pk}/history/")
             row = page.locator("#change-history tr.history-entry").first
             assert row.locator(".history-who").inner_text() == "staff"
+            assert row.locator(".history-reason").inner_text() == "Customer's email of 3 March"
             assert row.locator(".history-changes del").first.inner_text() == old_name
             assert row.locator(".history-changes ins").first.inner_text() == "Renamed In The Browser Ltd"
             assert "bulk load" in page.inner_text("#change-history")  # the first row of a seeded customer
-            assert "None" not in page.inner_text("#change-history .history-reason")
+            assert "None" not in " ".join(page.locator("#change-history .history-reason").all_inner_texts())
             shoot(page, "05-customer-history")
 
             # --- A membership by name (history title and breadcrumbs), not by two UUIDs.
