@@ -8,7 +8,9 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import ValidationError
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -17,6 +19,7 @@ from django.utils.html import format_html
 from billingengine.admin import LargeTablePaginator, ServiceHistoryAdmin
 from billingengine.errors import DomainError, GroupNameTaken
 from billingengine.validators import normalize_text
+from customers.models import Customer
 from groups.models import Group, Membership
 from groups.services import GROUP_FIELDS, group_create, group_delete, group_update
 
@@ -51,11 +54,16 @@ class GroupAdmin(ServiceHistoryAdmin):
     search_fields = ("name", "description")
     ordering = ("name",)
     readonly_fields = ("current_members", "id", "created_at", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("name", "description")}),
-        ("Members", {"fields": ("current_members",)}),
-        ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
-    )
+    history_fields = GROUP_FIELDS
+
+    def get_fieldsets(self, request: HttpRequest, obj: Group | None = None):
+        if obj is None:  # a new group has no members and no record data yet
+            return ((None, {"fields": ("name", "description")}),)
+        return (
+            (None, {"fields": ("name", "description")}),
+            ("Members", {"fields": ("current_members",)}),
+            ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
         return super().get_queryset(request).with_customer_count()
@@ -81,7 +89,11 @@ class GroupAdmin(ServiceHistoryAdmin):
         count = getattr(group, "customer_count", None)
         if count is None:
             count = Membership.objects.current().filter(group=group).count()
-        return format_html('{} — <a href="{}">list them (with links to each customer)</a>', count, members_url(group))
+        if not count:
+            return "No current members."
+        return format_html(
+            '{} — <a href="{}">list them (with links to each customer)</a>', f"{count:,}", members_url(group)
+        )
 
     def save_model(self, request: HttpRequest, obj: Group, form: GroupAdminForm, change: bool) -> None:
         data = {field: form.cleaned_data[field] for field in GROUP_FIELDS if field in form.cleaned_data}
@@ -121,6 +133,42 @@ class GroupAdmin(ServiceHistoryAdmin):
         group_delete(group=obj)
 
 
+class MembershipGroupFilter(admin.SimpleListFilter):
+    """Memberships of one customer group (groups are few)."""
+
+    title = "customer group"
+    parameter_name = "group"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [(str(pk), name) for pk, name in Group.objects.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        value = self.value()
+        if not value:
+            return queryset
+        try:
+            return queryset.filter(group_id=Group._meta.pk.to_python(value))
+        except ValidationError as error:
+            raise IncorrectLookupParameters(error) from error
+
+
+class MembershipStateFilter(admin.SimpleListFilter):
+    """Current or ended memberships."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("current", "Current"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        if self.value() == "current":
+            return queryset.filter(left_at__isnull=True)
+        if self.value() == "ended":
+            return queryset.filter(left_at__isnull=False)
+        return queryset
+
+
 @admin.register(Membership)
 class MembershipAdmin(ServiceHistoryAdmin):
     """Memberships, read-only: they change through the customer page or the bulk actions, and their
@@ -128,7 +176,11 @@ class MembershipAdmin(ServiceHistoryAdmin):
 
     list_display = ("customer", "group", "joined_at", "left_at")
     list_select_related = ("customer", "group")
-    list_filter = ("joined_at",)
+    list_filter = (MembershipGroupFilter, MembershipStateFilter, "joined_at")
+    show_facets = admin.ShowFacets.NEVER  # facet counts would count millions of memberships per choice
+    # Exact external ID (unique index) or exact group name; a name search over millions of rows belongs in the API.
+    search_fields = ("=customer__external_id", "=group__name")
+    search_help_text = "The customer's exact external ID, or the customer group's exact name."
     # Each customer's memberships together, in time order: served by the (customer, joined_at) index, so
     # the page does not sort the whole table.
     ordering = ("customer_id", "joined_at")
@@ -136,6 +188,19 @@ class MembershipAdmin(ServiceHistoryAdmin):
     paginator = LargeTablePaginator
     fields = ("customer", "group", "joined_at", "left_at")
     readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Index lookups only: the customer by its external ID (unique index), else the group by its name.
+        customer_ids = Customer.objects.filter(external_id=term).values("pk")
+        group_ids = Group.objects.filter(name__iexact=term).values("pk")
+        return queryset.filter(Q(customer_id__in=customer_ids) | Q(group_id__in=group_ids)), False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        # The title, breadcrumbs and history name the customer and the group, not their ids.
+        return super().get_queryset(request).select_related("customer", "group")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -77,7 +77,9 @@ class Membership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} in {self.group_id} from {self.joined_at:%Y-%m-%d %H:%M}"
+        """E.g. "Acme Ltd (EXT-1) in VIP, from 2026-01-05 09:30 UTC to now" (names, not ids)."""
+        until = f"{self.left_at:%Y-%m-%d %H:%M %Z}" if self.left_at else "now"
+        return f"{self.customer} in {self.group}, from {self.joined_at:%Y-%m-%d %H:%M %Z} to {until}"
 
     @property
     def is_current(self) -> bool:
