@@ -31,7 +31,7 @@ from customers.services import (
     normalize_customer_value,
 )
 from groups.models import Group, Membership
-from groups.services import membership_add, membership_remove
+from groups.services import customer_set_groups, memberships_end, memberships_start
 
 #: Bulk actions work on at most this many customers at once (one request; more belongs in the API or a command).
 BULK_ACTION_LIMIT = 10_000
@@ -241,10 +241,10 @@ class CustomerAdmin(ServiceHistoryAdmin):
         data = {field: form.cleaned_data[field] for field in CUSTOMER_FIELDS if field in form.cleaned_data}
         group_ids = [group.pk for group in form.cleaned_data.get("groups", [])]
         if change:
-            stored = Customer.objects.select_for_update().get(pk=obj.pk)
-            saved = customer_update(customer=stored, changes={**data, "group_ids": group_ids})
+            saved = customer_update(customer=Customer.objects.select_for_update().get(pk=obj.pk), changes=data)
         else:
-            saved = customer_create(group_ids=group_ids, **data)
+            saved = customer_create(**data)
+        customer_set_groups(customer=saved, group_ids=group_ids, user=request.user)
         for field in ("id", *CUSTOMER_FIELDS, "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
         obj._state.adding = False
@@ -298,20 +298,15 @@ class CustomerAdmin(ServiceHistoryAdmin):
         if form.is_bound and form.is_valid():
             group = form.cleaned_data["group"]
             selected = queryset.count()
+            customer_ids = list(queryset.order_by().values_list("pk", flat=True))
             with transaction.atomic():
                 if adding:
-                    changed = sum(
-                        membership_add(group=group, customer=c)[1]
-                        for c in queryset.prefetch_related(None).order_by().iterator()
-                    )
+                    started = memberships_start(group=group, customer_ids=customer_ids, user=request.user)
+                    changed = len(started.started)
                     unchanged = f"{selected - changed} already were members" if selected - changed else ""
                     verb = f"Added {changed} of {selected} selected customer(s) to customer group “{group}”"
                 else:
-                    members = Membership.objects.current().filter(group=group, customer__in=queryset.values("pk"))
-                    customer_ids = list(members.values_list("customer_id", flat=True))
-                    for customer_id in customer_ids:
-                        membership_remove(group=group, customer=customer_id)
-                    changed = len(customer_ids)
+                    changed = len(memberships_end(group=group, customer_ids=customer_ids, user=request.user))
                     unchanged = f"{selected - changed} were not members" if selected - changed else ""
                     verb = (
                         f"Removed {changed} of {selected} selected customer(s) from customer group “{group}” "

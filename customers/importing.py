@@ -29,10 +29,12 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from billingengine import bulk
 from billingengine.bulk import deferred_indexes
-from billingengine.errors import DomainError
+from billingengine.errors import DomainError, ImportFailed, RowError
 from customers.models import Customer
 from customers.services import CUSTOMER_FIELDS, normalize_customer_value
 from groups.models import Group, Membership
+from groups.references import GroupResolver
+from groups.services import memberships_replace
 
 GROUPS_COLUMN = "groups"
 COLUMNS = (*CUSTOMER_FIELDS, GROUPS_COLUMN)
@@ -44,25 +46,6 @@ MAX_REPORTED_ERRORS = 1000
 CHUNK_ROWS = 10_000
 
 COUNTRY_CODES = frozenset(code for code, _name in countries)
-
-
-class ImportFailed(DomainError):
-    """The file has bad rows (or cannot be read) and nothing was written."""
-
-    code = "import_failed"
-
-
-@dataclass(frozen=True)
-class RowError:
-    """A bad row: where (line and column) and why."""
-
-    line: int
-    column: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
-        return f"{where}: {self.message}"
 
 
 @dataclass
@@ -162,27 +145,6 @@ def read_jsonl(stream: IO[str]) -> Iterator[tuple[int, dict[str, Any] | RowError
 
 
 # --- Validation ------------------------------------------------------------------------------------------------
-
-
-class GroupResolver:
-    """Resolve group references (a name, ignoring case, or an id) against the groups that exist."""
-
-    def __init__(self) -> None:
-        self.by_id: dict[uuid.UUID, str] = {}
-        self.by_name: dict[str, uuid.UUID] = {}
-        for pk, name in Group.objects.values_list("id", "name"):
-            self.by_id[pk] = name
-            self.by_name[name.lower()] = pk
-
-    def resolve(self, ref: str) -> uuid.UUID | None:
-        pk = self.by_name.get(ref.lower())
-        if pk is not None:
-            return pk
-        try:
-            pk = uuid.UUID(ref)
-        except ValueError:
-            return None
-        return pk if pk in self.by_id else None
 
 
 def split_groups(value: Any) -> list[str] | None:
@@ -413,30 +375,13 @@ def _merge_orm(rows, result, skip_invalid, user, on_progress) -> None:
 
 def _set_groups_orm(targets, now: datetime, history: dict) -> set[uuid.UUID]:
     """Give each customer exactly its wanted current groups; return the ids of customers whose groups changed."""
-    ids = [c.pk for c, _, _ in targets]
-    current: dict[uuid.UUID, dict[uuid.UUID, Membership]] = {}
-    for start in range(0, len(ids), 500):
-        for membership in Membership.objects.current().filter(customer_id__in=ids[start : start + 500]):
-            current.setdefault(membership.customer_id, {})[membership.group_id] = membership
-    to_end: list[Membership] = []
-    to_start: list[Membership] = []
-    changed: set[uuid.UUID] = set()
-    for customer, wanted, _created in targets:
-        mine = current.get(customer.pk, {})
-        for group_id, membership in mine.items():
-            if group_id not in wanted:
-                membership.left_at = now
-                to_end.append(membership)
-                changed.add(customer.pk)
-        for group_id in wanted:
-            if group_id not in mine:
-                to_start.append(Membership(id=uuid.uuid4(), group_id=group_id, customer_id=customer.pk, joined_at=now))
-                changed.add(customer.pk)
-    if to_end:
-        bulk_update_with_history(to_end, Membership, ["left_at"], batch_size=500, **history)
-    if to_start:
-        bulk_create_with_history(to_start, Membership, batch_size=500, **history)
-    return changed
+    return memberships_replace(
+        customer_ids_to_group_ids={c.pk: wanted for c, wanted, _created in targets},
+        at=now,
+        user=history["default_user"],
+        reason=CHANGE_REASON,
+        method="orm",
+    )
 
 
 # PostgreSQL path: COPY into a staging table, then set-based statements ------------------------------------------
@@ -507,7 +452,7 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
         user_id = user.pk if user is not None else None
         user_type = Customer.history.model._meta.get_field("history_user").target_field.rel_db_type(connection)
         history_values = f"%(now)s::timestamptz, %(reason)s::text, %(type)s, %(user)s::{user_type}"
-        params = {"now": now, "reason": CHANGE_REASON, "user": user_id}
+        params = {"now": now, "reason": CHANGE_REASON, "user": user_id, "user_obj": user}
         history_cols = ", ".join(_HISTORY_COLUMNS)
         fields = ", ".join(columns)
         customer_table = Customer._meta.db_table
@@ -582,66 +527,30 @@ def _merge_copy(rows, result, skip_invalid, user, on_progress) -> None:
 
 
 def _set_groups_copy(cursor, now: datetime, params: dict, history_values: str) -> None:
-    """Set the staged rows' current groups set-based; add changed existing customers to the changed table."""
+    """Set the staged rows' current groups; add changed existing customers to the changed table."""
     customer_table = Customer._meta.db_table
-    membership_table = Membership._meta.db_table
-    history_table = Membership.history.model._meta.db_table
-    history_cols = ", ".join(_HISTORY_COLUMNS)
     cursor.execute(
         f"""
-        CREATE TEMP TABLE import_customers_targets ON COMMIT DROP AS
-        SELECT COALESCE(c.id, s.new_id) AS customer_id, s.group_ids, c.created_at = %(now)s AS created
+        SELECT COALESCE(c.id, s.new_id), s.group_ids, c.created_at = %(now)s
         FROM {_STAGING} s LEFT JOIN {customer_table} c ON c.external_id = s.external_id
         WHERE s.set_groups
         """,
         params,
     )
-    cursor.execute(
-        """
-        CREATE TEMP TABLE import_customers_wanted ON COMMIT DROP AS
-        SELECT t.customer_id, g.group_id FROM import_customers_targets t, unnest(t.group_ids) AS g(group_id)
-        """
+    targets = cursor.fetchall()
+    changed = memberships_replace(
+        customer_ids_to_group_ids={pk: group_ids or [] for pk, group_ids, _created in targets},
+        at=now,
+        user=params["user_obj"],
+        reason=CHANGE_REASON,
+        method="sql",
     )
-    cursor.execute("CREATE INDEX ON import_customers_targets (customer_id)")
-    cursor.execute("CREATE INDEX ON import_customers_wanted (customer_id, group_id)")
-    cursor.execute("ANALYZE import_customers_targets")
-    cursor.execute("ANALYZE import_customers_wanted")
-    cursor.execute(
-        f"""
-        WITH ended AS (
-            UPDATE {membership_table} m SET left_at = %(now)s
-            FROM import_customers_targets t
-            WHERE m.customer_id = t.customer_id AND m.left_at IS NULL
-              AND NOT EXISTS (
-                  SELECT 1 FROM import_customers_wanted w
-                  WHERE w.customer_id = m.customer_id AND w.group_id = m.group_id
-              )
-            RETURNING m.id, m.group_id, m.customer_id, m.joined_at, m.left_at
-        ), started AS (
-            INSERT INTO {membership_table} (id, group_id, customer_id, joined_at)
-            SELECT gen_random_uuid(), w.group_id, w.customer_id, %(now)s FROM import_customers_wanted w
-            WHERE NOT EXISTS (
-                SELECT 1 FROM {membership_table} m
-                WHERE m.customer_id = w.customer_id AND m.group_id = w.group_id AND m.left_at IS NULL
-            )
-            RETURNING id, group_id, customer_id, joined_at, left_at
-        ), hist AS (
-            INSERT INTO {history_table} (id, group_id, customer_id, joined_at, left_at, {history_cols})
-            SELECT id, group_id, customer_id, joined_at, left_at, {history_values.replace("%(type)s", "'~'")}
-            FROM ended
-            UNION ALL
-            SELECT id, group_id, customer_id, joined_at, left_at, {history_values.replace("%(type)s", "'+'")}
-            FROM started
-        )
-        INSERT INTO import_customers_changed (customer_id)
-        SELECT DISTINCT x.customer_id FROM (SELECT customer_id FROM ended UNION SELECT customer_id FROM started) x
-        JOIN import_customers_targets t ON t.customer_id = x.customer_id AND NOT t.created
-        WHERE NOT EXISTS (SELECT 1 FROM import_customers_changed ch WHERE ch.customer_id = x.customer_id)
-        """,
-        params,
-    )
-    cursor.execute("DROP TABLE import_customers_targets")
-    cursor.execute("DROP TABLE import_customers_wanted")
+    created = {pk for pk, _group_ids, was_created in targets if was_created}
+    cursor.execute("SELECT customer_id FROM import_customers_changed")
+    updated = {row[0] for row in cursor.fetchall()}
+    new = [(pk,) for pk in changed if pk not in created and pk not in updated]
+    if new:
+        cursor.executemany("INSERT INTO import_customers_changed (customer_id) VALUES (%s)", new)
 
 
 # --- Export ----------------------------------------------------------------------------------------------------

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from django.db import IntegrityError, transaction
 
@@ -57,28 +56,19 @@ def _save(customer: Customer, *, creating: bool) -> Customer:
 
 
 @transaction.atomic
-def customer_create(*, group_ids: Iterable[UUID | str] | None = None, **fields: Any) -> Customer:
-    """Create a customer from CUSTOMER_FIELDS and make it a member of *group_ids*."""
-    from groups.services import customer_set_groups, resolve_group_ids
-
+def customer_create(**fields: Any) -> Customer:
+    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`)."""
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown customer field(s): {', '.join(sorted(unknown))}")
-    if group_ids:
-        resolve_group_ids(group_ids)  # unknown groups fail before anything is written
     customer = Customer(**{f: normalize_customer_value(f, fields.get(f)) for f in CUSTOMER_FIELDS})
-    _save(customer, creating=True)
-    if group_ids:
-        customer_set_groups(customer=customer, group_ids=group_ids)
-    return customer
+    return _save(customer, creating=True)
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: bool = False) -> Customer:
-    """Change *customer*: the fields in *changes*; with *replace* (PUT) omitted fields are cleared,
-    except external_id and group_ids, which stay. A set external_id cannot change (see `customer_rekey`)."""
-    from groups.services import customer_set_groups
-
+    """Change *customer*: the fields in *changes* (other keys are ignored); with *replace* (PUT) omitted fields
+    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`)."""
     before = {f: getattr(customer, f) for f in CUSTOMER_FIELDS}
     for field in CUSTOMER_FIELDS:
         if field in changes:
@@ -92,8 +82,6 @@ def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: 
         setattr(customer, field, value)
     if any(getattr(customer, f) != before[f] for f in CUSTOMER_FIELDS):
         _save(customer, creating=False)
-    if changes.get("group_ids") is not None:
-        customer_set_groups(customer=customer, group_ids=changes["group_ids"])
     return customer
 
 
@@ -101,10 +89,3 @@ def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: 
 def customer_delete(*, customer: Customer) -> None:
     """Delete *customer* and its memberships (its data records stay, for audit)."""
     customer.delete()
-
-
-@transaction.atomic
-def customer_rekey(*, customer: Customer, new_external_id: str) -> Customer:
-    """Change a customer's external_id: the one sanctioned way, for operators (e.g. after a CRM migration)."""
-    customer.external_id = normalize_customer_value("external_id", new_external_id)
-    return _save(customer, creating=False)

@@ -74,12 +74,13 @@ class Membership(models.Model):
                 name="groups_current_members_idx",
             ),
             models.Index(fields=["customer", "joined_at"], name="groups_customer_history_idx"),
+            # Memberships that end (or ended) at a known time: the second branch of `active_at`.
+            models.Index(
+                fields=["group", "left_at"],
+                condition=models.Q(left_at__isnull=False),
+                name="groups_ended_members_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.customer_id} in {self.group_id} from {self.joined_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def is_current(self) -> bool:
-        """Return whether the membership has not ended."""
-        return self.left_at is None

@@ -8,8 +8,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billingengine.errors import DomainError
 from billingengine.progress import progress_bar
-from customers.importing import COUNTRY_CODES, GroupResolver, detect_format, export_customers
+from customers.importing import COUNTRY_CODES, detect_format, export_customers
 from customers.models import Customer
+from groups.references import GroupResolver
 
 
 class Command(BaseCommand):
