@@ -80,3 +80,15 @@ def replace(
         cursor.execute(f"DROP TABLE {_TARGETS}")
         cursor.execute(f"DROP TABLE {_WANTED}")
     return changed
+
+
+def load(rows: list[tuple[str, str, str, str]]) -> None:
+    """COPY (id, group_id, customer_id, joined_at) text rows into the membership table (`memberships_load`)."""
+    # Generated values never contain tabs, backslashes or line breaks, so no escaping is needed.
+    text = "".join("\t".join(row) + "\n" for row in rows)
+    table = Membership._meta.db_table
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(f"COPY {table} (id, group_id, customer_id, joined_at) FROM STDIN") as copy,
+    ):
+        copy.write(text)

@@ -282,6 +282,24 @@ def memberships_replace(
     return changed
 
 
+def memberships_load(*, rows: list[tuple[str, str, str, str]]) -> int:
+    """Insert generated memberships as given, without history rows; return how many.
+
+    For demo data only (`seed_demo`, benchmarks): *rows* are (id, group_id, customer_id, joined_at ISO text)
+    of new customers. Changes people make go through `memberships_start`, `memberships_end` and
+    `memberships_replace`, which record who and why.
+    """
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        _membership_sql.load(rows)
+    else:
+        Membership.objects.bulk_create(
+            Membership(id=m[0], group_id=m[1], customer_id=m[2], joined_at=datetime.fromisoformat(m[3])) for m in rows
+        )
+    return len(rows)
+
+
 # --- One customer, one group: the API's and the admin's shapes of the calls above -------------------------------
 
 
