@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from typing import Any
 
@@ -21,7 +20,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billingengine.admin import LargeTablePaginator, ServiceHistoryAdmin
-from billingengine.errors import ExternalIdImmutable, ExternalIdTaken
+from billingengine.errors import DomainError, ExternalIdImmutable, ExternalIdTaken
 from customers.models import Customer
 from customers.services import (
     CUSTOMER_FIELDS,
@@ -30,6 +29,7 @@ from customers.services import (
     customer_update,
     normalize_customer_value,
 )
+from groups.customer_export import export_customers
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, memberships_end, memberships_start
 
@@ -115,14 +115,6 @@ class GroupChoiceForm(forms.Form):
     group = forms.ModelChoiceField(
         queryset=Group.objects.all(), widget=_group_widget(multiple=False), label="Customer group"
     )
-
-
-def _csv_cell(value: Any) -> str:
-    """Return *value* for a CSV cell; text that a spreadsheet would run as a formula is quoted."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not text[1:2].isdigit()):
-        return "'" + text
-    return text
 
 
 @admin.register(Customer)
@@ -338,19 +330,11 @@ class CustomerAdmin(ServiceHistoryAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["id", *CUSTOMER_FIELDS, "customer_groups", "created_at", "updated_at"])
-        exported = 0
-        for customer in queryset.order_by("created_at", "id").iterator(chunk_size=1000):
-            writer.writerow(
-                [
-                    customer.pk,
-                    *(_csv_cell(getattr(customer, field)) for field in CUSTOMER_FIELDS),
-                    _csv_cell("; ".join(m.group.name for m in customer.current_memberships)),
-                    customer.created_at.isoformat(),
-                    customer.updated_at.isoformat(),
-                ]
-            )
-            exported += 1
+        # The same exporter as `manage.py export_customers --group-format names`: same columns, same escaping.
+        try:
+            exported = export_customers(response, customers=queryset.prefetch_related(None), group_format="names")
+        except DomainError as error:
+            self.message_user(request, f"Nothing was exported: {error.detail}", messages.ERROR)
+            return None
         self.message_user(request, f"Exported {exported} customer(s) as CSV.", messages.SUCCESS)
         return response

@@ -2,38 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
 
 from billingengine.errors import Conflict, ExternalIdImmutable, ExternalIdTaken
-from billingengine.validators import normalize_text
-from customers.models import Customer
+from customers import _upsert_copy, _upsert_orm
+from customers.importing.validation import ImportResult, ValidRow
+from customers.models import CUSTOMER_FIELDS, Customer, normalize_customer_value
+from customers.upserting import UpsertOutcome
 
-#: Fields a customer is created and replaced with (group_ids aside).
-CUSTOMER_FIELDS = (
-    "name",
-    "external_id",
-    "tax_id",
-    "vat_id",
-    "address_street",
-    "address_city",
-    "address_zip",
-    "address_country",
-)
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "customer_create",
+    "customer_delete",
+    "customer_update",
+    "customers_upsert",
+    "normalize_customer_value",
+]
+
 #: Fields a full replacement (PUT) leaves alone when they are omitted.
 KEPT_WHEN_OMITTED = ("external_id",)
-
-
-def normalize_customer_value(field: str, value: Any) -> Any:
-    """Return *value* as stored: trimmed, "" as None, the country upper-case."""
-    value = normalize_text(value)
-    if field == "address_country" and value is not None:
-        value = value.upper()
-    if field == "name" and value is None:
-        value = ""
-    return value
 
 
 def _save(customer: Customer, *, creating: bool) -> Customer:
@@ -89,3 +80,28 @@ def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: 
 def customer_delete(*, customer: Customer) -> None:
     """Delete *customer* and its memberships (its data records stay, for audit)."""
     customer.delete()
+
+
+@transaction.atomic
+def customers_upsert(
+    *,
+    rows: Iterable[ValidRow],
+    result: ImportResult,
+    skip_invalid: bool = False,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+    method: str = "auto",
+    on_progress: Callable[[int], None] | None = None,
+) -> UpsertOutcome:
+    """Create or update customers by external_id from validated *rows*, with a history row for each change.
+
+    A row creates a customer when its external_id is new (or absent) and updates the customer that has it
+    otherwise; columns a row lacks stay as they are. Rows come from `customers.importing.validation`, which
+    applies each field's normalisation and validators, as `customer_create` does through `full_clean`.
+    An external_id on several rows is refused (recorded in *result*); ImportFailed is raised for bad rows
+    unless *skip_invalid*. *method*: "copy" (PostgreSQL, set-based), "orm", or "auto".
+    """
+    if method == "auto":
+        method = "copy" if connection.vendor == "postgresql" else "orm"
+    upsert = _upsert_copy.upsert if method == "copy" else _upsert_orm.upsert
+    return upsert(rows, result, skip_invalid=skip_invalid, user=user, reason=reason, on_progress=on_progress)

@@ -11,8 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from billingengine.commands import user_by_username
+from billingengine.errors import ImportFailed
 from billingengine.progress import progress_bar
-from customers.importing import COLUMNS, ImportFailed, detect_format, import_customers, read_csv, read_jsonl
+from customers.importing.reading import COLUMNS, detect_format, read_csv, read_jsonl
+from groups.customer_import import import_customers
 
 #: Bad rows listed in the error message; all of them (up to 1000) go to stderr.
 ERRORS_IN_MESSAGE = 20
