@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django_countries import countries
 
 from billingengine.errors import ImportFailed, RowError
+from billingengine.validators import NoControlCharactersValidator
 from customers.importing.reading import GROUPS_COLUMN, split_groups
 from customers.models import CUSTOMER_FIELDS, Customer, normalize_customer_value
 
@@ -53,11 +55,32 @@ class ValidRow:
     group_ids: list[uuid.UUID] | None  # None: the row does not set groups
 
 
+def _fast_check(model_field: Any) -> Callable[[str], bool] | None:
+    """Return a cheap test proving a value passes all of *model_field*'s validators, or None when there is none.
+
+    Only the validators every customer field has are known here (a length limit, no control characters):
+    printable text has no control characters, and a short enough text passes the limit. A field with any
+    other validator (one added later, say) has no fast test, and a value the test cannot clear runs them all.
+    """
+    limit = None
+    for validator in model_field.validators:
+        if isinstance(validator, NoControlCharactersValidator):
+            continue
+        if type(validator) is MaxLengthValidator and isinstance(validator.limit_value, int):
+            limit = validator.limit_value if limit is None else min(limit, validator.limit_value)
+            continue
+        return None
+    if limit is None:
+        return str.isprintable
+    return lambda value: len(value) <= limit and value.isprintable()
+
+
 class RowValidator:
     """Check one raw row with the model's own rules; build once per import.
 
-    Every value goes through the field's `clean` (its checks and all its validators, including any added
-    later), so a file can hold nothing the API or the admin would refuse. Group references are resolved by
+    Every value is normalised as the services do and then checked by the field: required, the country
+    choices, and all of the field's validators (including any added later), so a file can hold nothing the
+    API or the admin would refuse. Group references are resolved by
     *resolve_group* (name or id -> group id, None when unknown), given by the caller that knows the groups.
     """
 
@@ -69,6 +92,7 @@ class RowValidator:
     ) -> None:
         self.allow_missing_external_id = allow_missing_external_id
         self.fields = [(name, Customer._meta.get_field(name)) for name in CUSTOMER_FIELDS]
+        self.fast_checks = {name: _fast_check(model_field) for name, model_field in self.fields}
         self.resolve_group = resolve_group
 
     def _check(self, name: str, model_field: Any, value: str | None) -> str | None:
@@ -81,8 +105,11 @@ class RowValidator:
             return f"'{value}' is not an ISO 3166-1 alpha-2 country code"
         if value == "":  # normalize_customer_value turns a blank name into "" (the other fields into None)
             return "is required"
+        fast = self.fast_checks[name]
+        if fast is not None and fast(value):
+            return None
         try:
-            model_field.clean(value, None)
+            model_field.run_validators(value)
         except ValidationError as error:
             return " ".join(error.messages)
         return None
