@@ -104,7 +104,10 @@ class MembershipsStarted:
 def _unique_ids(ids: Iterable[UUID | str]) -> list[UUID]:
     seen: dict[UUID, None] = {}
     for raw in ids:
-        seen[raw if isinstance(raw, UUID) else UUID(str(raw))] = None
+        try:
+            seen[raw if isinstance(raw, UUID) else UUID(str(raw))] = None
+        except ValueError as error:
+            raise InvalidInput(f"'{raw}' is not a valid UUID.", code="invalid_uuid") from error
     return list(seen)
 
 
