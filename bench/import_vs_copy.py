@@ -57,7 +57,7 @@ def generate_csv(path: Path, rows: int, seed: int = 1) -> None:
     import django
 
     django.setup()
-    from customers.demo import _build_pools
+    from groups.demo import _build_pools
 
     pools = _build_pools()
     rnd = random.Random(seed)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from django.utils.timezone import localtime
 from django_countries import countries
 
 from billingengine.admin import HistoryEntry, KeysetChangeList, LargeTablePaginator, ServiceHistoryAdmin
-from billingengine.errors import ExternalIdImmutable
+from billingengine.errors import DomainError, ExternalIdImmutable
 from customers.models import Customer
 from customers.services import (
     CUSTOMER_FIELDS,
@@ -35,8 +34,9 @@ from customers.services import (
     customer_update,
     normalize_customer_value,
 )
+from groups.customer_export import export_customers
 from groups.models import Group, Membership
-from groups.services import membership_add, membership_remove
+from groups.services import customer_set_groups, memberships_end, memberships_start
 
 #: Bulk actions work on at most this many customers at once (one request; more belongs in the API or a command).
 BULK_ACTION_LIMIT = 10_000
@@ -190,14 +190,6 @@ class GroupChoiceForm(forms.Form):
     group = forms.ModelChoiceField(
         queryset=Group.objects.all(), widget=_group_widget(multiple=False), label="Customer group"
     )
-
-
-def _csv_cell(value: Any) -> str:
-    """Return *value* for a CSV cell; text that a spreadsheet would run as a formula is quoted."""
-    text = "" if value is None else str(value)
-    if text[:1] in ("=", "+", "@", "\t", "\r") or (text[:1] == "-" and not text[1:2].isdigit()):
-        return "'" + text
-    return text
 
 
 #: The reason on the first history row of a customer loaded without history (seed_demo, a COPY import).
@@ -448,10 +440,10 @@ class CustomerAdmin(ServiceHistoryAdmin):
         data = {field: form.cleaned_data[field] for field in CUSTOMER_FIELDS if field in form.cleaned_data}
         group_ids = [group.pk for group in form.cleaned_data.get("groups", [])]
         if change:
-            stored = Customer.objects.select_for_update().get(pk=obj.pk)
-            saved = customer_update(customer=stored, changes={**data, "group_ids": group_ids})
+            saved = customer_update(customer=Customer.objects.select_for_update().get(pk=obj.pk), changes=data)
         else:
-            saved = customer_create(group_ids=group_ids, **data)
+            saved = customer_create(**data)
+        customer_set_groups(customer=saved, group_ids=group_ids, user=request.user)
         for field in ("id", *CUSTOMER_FIELDS, "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
         obj._state.adding = False
@@ -505,20 +497,15 @@ class CustomerAdmin(ServiceHistoryAdmin):
         if form.is_bound and form.is_valid():
             group = form.cleaned_data["group"]
             selected = queryset.count()
+            customer_ids = list(queryset.order_by().values_list("pk", flat=True))
             with transaction.atomic():
                 if adding:
-                    changed = sum(
-                        membership_add(group=group, customer=c)[1]
-                        for c in queryset.prefetch_related(None).order_by().iterator()
-                    )
+                    started = memberships_start(group=group, customer_ids=customer_ids, user=request.user)
+                    changed = len(started.started)
                     unchanged = f"{selected - changed} already were members" if selected - changed else ""
                     verb = f"Added {changed} of {selected} selected customer(s) to customer group “{group}”"
                 else:
-                    members = Membership.objects.current().filter(group=group, customer__in=queryset.values("pk"))
-                    customer_ids = list(members.values_list("customer_id", flat=True))
-                    for customer_id in customer_ids:
-                        membership_remove(group=group, customer=customer_id)
-                    changed = len(customer_ids)
+                    changed = len(memberships_end(group=group, customer_ids=customer_ids, user=request.user))
                     unchanged = f"{selected - changed} were not members" if selected - changed else ""
                     verb = (
                         f"Removed {changed} of {selected} selected customer(s) from customer group “{group}” "
@@ -550,19 +537,11 @@ class CustomerAdmin(ServiceHistoryAdmin):
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="customers-{stamp}.csv"'
-        writer = csv.writer(response)
-        writer.writerow(["id", *CUSTOMER_FIELDS, "customer_groups", "created_at", "updated_at"])
-        exported = 0
-        for customer in queryset.order_by("created_at", "id").iterator(chunk_size=1000):
-            writer.writerow(
-                [
-                    customer.pk,
-                    *(_csv_cell(getattr(customer, field)) for field in CUSTOMER_FIELDS),
-                    _csv_cell("; ".join(m.group.name for m in customer.current_memberships)),
-                    customer.created_at.isoformat(),
-                    customer.updated_at.isoformat(),
-                ]
-            )
-            exported += 1
+        # The same exporter as `manage.py export_customers --group-format names`: same columns, same escaping.
+        try:
+            exported = export_customers(response, customers=queryset.prefetch_related(None), group_format="names")
+        except DomainError as error:
+            self.message_user(request, f"Nothing was exported: {error.detail}", messages.ERROR)
+            return None
         self.message_user(request, f"Exported {exported} customer(s) as CSV.", messages.SUCCESS)
         return response

@@ -5,19 +5,51 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Now
+
+
+class DatabaseNow(Now):
+    """The database's current time, read when the query runs (so a queryset built once, e.g. a view's
+    class attribute, never freezes "now"). SQLite's clock gives milliseconds while stored times have
+    microseconds: the end of the millisecond is used, so a membership started earlier in it is current."""
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return "(STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '999')", []
 
 
 class MembershipQuerySet(models.QuerySet):
     """Membership reads: current ones and the ones active at a moment."""
 
     def current(self) -> MembershipQuerySet:
-        """Return memberships that have not ended."""
-        return self.filter(left_at__isnull=True)
+        """Return memberships current now (see `active_at`)."""
+        return self.active_at(DatabaseNow())
 
-    def active_at(self, at: datetime) -> MembershipQuerySet:
-        """Return memberships that had started and not yet ended at the moment *at*."""
-        return self.filter(joined_at__lte=at).filter(models.Q(left_at__isnull=True) | models.Q(left_at__gt=at))
+    def active_at(self, at: datetime | models.Expression) -> MembershipQuerySet:
+        """Return memberships current at the moment *at*: `joined_at <= at < left_at` (no `left_at`: open).
+
+        The one definition of "current": a membership scheduled to start later is not current yet, and
+        one scheduled to end later still is.
+        """
+        started_open, ending_later = self.active_parts(at)
+        return started_open | ending_later
+
+    def active_parts(self, at: datetime | models.Expression) -> tuple[MembershipQuerySet, MembershipQuerySet]:
+        """Return the two disjoint parts of `active_at(at)`: open memberships that have started, and started
+        ones that end after *at*.
+
+        Each part is served by an index of its own (open ones, ended ones), so a count per part stays an
+        index-only scan, which a count over their union (an OR) is not.
+        """
+        started = self.filter(joined_at__lte=at)
+        return started.filter(left_at__isnull=True), started.filter(left_at__gt=at)
+
+    def open_ended(self) -> MembershipQuerySet:
+        """Return memberships without an end (`left_at` unset): at most one per customer and group.
+
+        The write path's view (the partial unique index's condition), not "current": an open membership
+        may start in the future.
+        """
+        return self.filter(left_at__isnull=True)
 
 
 class GroupQuerySet(models.QuerySet):
@@ -34,12 +66,15 @@ class GroupQuerySet(models.QuerySet):
         """Annotate `customer_count`, the number of current members, in the same query."""
         from groups.models import Membership
 
-        counts = (
-            Membership.objects.current()
-            .filter(group_id=models.OuterRef("pk"))
-            .order_by()
-            .values("group_id")
-            .annotate(n=models.Count("*"))
-            .values("n")
-        )
-        return self.annotate(customer_count=Coalesce(models.Subquery(counts), 0))
+        def count(memberships: MembershipQuerySet) -> Coalesce:
+            counts = (
+                memberships.filter(group_id=models.OuterRef("pk"))
+                .order_by()
+                .values("group_id")
+                .annotate(n=models.Count("*"))
+                .values("n")
+            )
+            return Coalesce(models.Subquery(counts), 0)
+
+        started_open, ending_later = Membership.objects.active_parts(DatabaseNow())
+        return self.annotate(customer_count=count(started_open) + count(ending_later))

@@ -1,18 +1,31 @@
-"""Writes on customer groups and memberships; the API, the admin and the commands all call these."""
+"""Writes on customer groups and memberships; the API, the admin, the importer and the commands all call these.
+
+Memberships are written here and nowhere else (tests/groups/test_write_path.py reads the code to hold that):
+`memberships_start`, `memberships_end` and `memberships_replace` take many customers at once, the moment of the
+change (`at`, default now; it may lie in the past or the future), the acting user and a change reason, and
+write the membership rows and their change-history rows, nothing else. Large replacements on PostgreSQL run
+set-based SQL from `groups._membership_sql`, a private implementation of the same function.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from billingengine.errors import Conflict, GroupNameTaken, InvalidInput, NotFound
 from billingengine.validators import normalize_text
 from customers.models import Customer
+from groups import _membership_sql
 from groups.models import Group, Membership
 
 GROUP_FIELDS = ("name", "description")
@@ -52,61 +65,267 @@ def group_update(*, group: Group, changes: Mapping[str, Any], replace: bool = Fa
 
 
 @transaction.atomic
-def group_delete(*, group: Group, force: bool = False) -> int:
+def group_delete(*, group: Group, force: bool = False, user: AbstractBaseUser | None = None) -> int:
     """Delete *group*; with current members only when *force*, ending those memberships first.
 
     Return the number of memberships that were ended.
     """
-    current = list(Membership.objects.current().filter(group=group).select_for_update())
-    if current and not force:
+    now = timezone.now()
+    current = Membership.objects.active_at(now).filter(group=group)
+    count = current.count()
+    if count and not force:
         raise Conflict(
-            f"Group '{group.name}' still has {len(current)} current member(s); remove them first "
+            f"Group '{group.name}' still has {count} current member(s); remove them first "
             "or delete with force (API: ?force=true).",
             code="group_not_empty",
-            customer_count=len(current),
+            customer_count=count,
         )
-    _end_memberships(current, timezone.now())
+    ended = memberships_end(memberships=list(current), at=now, user=user, reason="group deleted")
     group.delete()
-    return len(current)
+    return len(ended)
 
 
-def _end_memberships(memberships: Iterable[Membership], now: datetime) -> int:
-    """End each membership now; the row stays, so the history keeps it."""
-    ended = 0
+# --- Memberships: the one write path ---------------------------------------------------------------------------
+
+#: Rows per query when many customers are read or locked at once.
+_CHUNK = 500
+#: From this many customers on, `memberships_replace` on PostgreSQL runs set-based SQL (`method="auto"`).
+SQL_REPLACE_MIN_CUSTOMERS = 1000
+
+
+@dataclass
+class MembershipsStarted:
+    """What `memberships_start` did: the memberships it started and the open ones it left as they were."""
+
+    started: list[Membership] = dataclass_field(default_factory=list)
+    existing: list[Membership] = dataclass_field(default_factory=list)
+
+
+def _unique_ids(ids: Iterable[UUID | str]) -> list[UUID]:
+    seen: dict[UUID, None] = {}
+    for raw in ids:
+        try:
+            seen[raw if isinstance(raw, UUID) else UUID(str(raw))] = None
+        except ValueError as error:
+            raise InvalidInput(f"'{raw}' is not a valid UUID.", code="invalid_uuid") from error
+    return list(seen)
+
+
+def _chunks(ids: list[UUID]) -> Iterable[list[UUID]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+def _lock_customers(ids: list[UUID]) -> None:
+    """Lock the customers' rows (in id order, so concurrent writers cannot deadlock); refuse unknown ids.
+
+    Every membership write of a customer holds this lock, so two requests adding the same customer to a group
+    run one after the other and the second sees the first's membership.
+    """
+    found: set[UUID] = set()
+    for chunk in _chunks(sorted(ids)):
+        found.update(
+            Customer.objects.select_for_update().filter(pk__in=chunk).order_by("pk").values_list("pk", flat=True)
+        )
+    unknown = [str(pk) for pk in ids if pk not in found]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown customer id(s): {', '.join(unknown[:20])}.", code="unknown_customer", unknown_ids=unknown
+        )
+
+
+def _check_groups(group_ids: set[UUID]) -> None:
+    known = set(Group.objects.filter(id__in=group_ids).values_list("id", flat=True))
+    unknown = sorted(str(g) for g in group_ids - known)
+    if unknown:
+        raise InvalidInput(f"Unknown group id(s): {', '.join(unknown)}.", code="unknown_group", unknown_ids=unknown)
+
+
+def _history(user: AbstractBaseUser | None, reason: str, now: datetime) -> dict[str, Any]:
+    # history_date is when the change was recorded; joined_at/left_at say when it takes effect.
+    return {"default_user": user, "default_change_reason": reason or None, "default_date": now}
+
+
+def _insert(memberships: list[Membership], history: dict[str, Any]) -> None:
+    if memberships:
+        bulk_create_with_history(memberships, Membership, batch_size=_CHUNK, **history)
+
+
+def _end(memberships: list[Membership], at: datetime, history: dict[str, Any]) -> None:
+    early = [m for m in memberships if m.joined_at > at]
+    if early:
+        raise InvalidInput(
+            f"A membership cannot end ({at.isoformat()}) before it starts ({early[0].joined_at.isoformat()}).",
+            code="ends_before_start",
+            field="at",
+        )
     for membership in memberships:
-        membership.left_at = now
-        membership.save(update_fields=["left_at"])
-        ended += 1
-    return ended
+        membership.left_at = at
+    if memberships:
+        bulk_update_with_history(memberships, Membership, ["left_at"], batch_size=_CHUNK, **history)
 
 
 @transaction.atomic
-def membership_add(*, group: Group, customer: Customer) -> tuple[Membership, bool]:
+def memberships_start(
+    *,
+    group: Group,
+    customer_ids: Iterable[UUID | str],
+    at: datetime | None = None,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+) -> MembershipsStarted:
+    """Make each customer a member of *group* from *at* (default now), unless it has an open membership there.
+
+    Idempotent: a customer with an open membership of *group* keeps it (returned in `existing`). A membership
+    starting in the future is not current until then. Each started membership gets a history row ("+").
+    """
+    now = timezone.now()
+    at = at or now
+    ids = _unique_ids(customer_ids)
+    result = MembershipsStarted()
+    if not ids:
+        return result
+    _lock_customers(ids)
+    open_ = {}
+    for chunk in _chunks(ids):
+        open_.update(
+            {m.customer_id: m for m in Membership.objects.open_ended().filter(group=group, customer_id__in=chunk)}
+        )
+    result.existing = [open_[pk] for pk in ids if pk in open_]
+    result.started = [
+        Membership(id=uuid.uuid4(), group=group, customer_id=pk, joined_at=at) for pk in ids if pk not in open_
+    ]
+    _insert(result.started, _history(user, reason, now))
+    return result
+
+
+@transaction.atomic
+def memberships_end(
+    *,
+    group: Group | None = None,
+    customer_ids: Iterable[UUID | str] | None = None,
+    memberships: Iterable[Membership] | None = None,
+    at: datetime | None = None,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+) -> list[Membership]:
+    """End open memberships at *at* (default now) and return them; the rows stay, for the history.
+
+    Which ones: the given *memberships*, or the open memberships of *group* and/or *customer_ids* (at least
+    one of the two). Memberships already ended are left alone. Each ended one gets a history row ("~").
+    """
+    now = timezone.now()
+    at = at or now
+    queryset = Membership.objects.open_ended()
+    if memberships is not None:
+        pks = [m.pk for m in memberships]
+        to_end = [m for chunk in _chunks(pks) for m in queryset.filter(pk__in=chunk).select_for_update()]
+    elif group is None and customer_ids is None:
+        raise TypeError("memberships_end needs group, customer_ids or memberships")
+    elif customer_ids is None:
+        to_end = list(queryset.filter(group=group).select_for_update())
+    else:
+        ids = _unique_ids(customer_ids)
+        _lock_customers(ids)
+        if group is not None:
+            queryset = queryset.filter(group=group)
+        to_end = [m for chunk in _chunks(ids) for m in queryset.filter(customer_id__in=chunk)]
+    _end(to_end, at, _history(user, reason, now))
+    return to_end
+
+
+@transaction.atomic
+def memberships_replace(
+    *,
+    customer_ids_to_group_ids: Mapping[UUID, Iterable[UUID]],
+    at: datetime | None = None,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+    method: str = "auto",
+) -> set[UUID]:
+    """Make each customer's open memberships exactly the given groups, from *at* (default now).
+
+    Memberships that stay keep their start; unwanted open ones end at *at*; missing ones start at *at*.
+    Return the ids of the customers whose memberships changed. *method*: "sql" (PostgreSQL, set-based),
+    "orm", or "auto" (sql on PostgreSQL from SQL_REPLACE_MIN_CUSTOMERS customers on).
+    """
+    now = timezone.now()
+    at = at or now
+    wanted = {UUID(str(c)): set(_unique_ids(g)) for c, g in customer_ids_to_group_ids.items()}
+    if not wanted:
+        return set()
+    _check_groups(set().union(*wanted.values()))
+    if method == "auto":
+        big = len(wanted) >= SQL_REPLACE_MIN_CUSTOMERS
+        method = "sql" if connection.vendor == "postgresql" and big else "orm"
+    if method == "sql":
+        return _membership_sql.replace(wanted, at=at, now=now, user=user, reason=reason)
+    ids = list(wanted)
+    _lock_customers(ids)
+    current: dict[UUID, dict[UUID, Membership]] = {}
+    for chunk in _chunks(ids):
+        for membership in Membership.objects.open_ended().filter(customer_id__in=chunk):
+            current.setdefault(membership.customer_id, {})[membership.group_id] = membership
+    to_end: list[Membership] = []
+    to_start: list[Membership] = []
+    changed: set[UUID] = set()
+    for customer_id, groups in wanted.items():
+        mine = current.get(customer_id, {})
+        for group_id, membership in mine.items():
+            if group_id not in groups:
+                to_end.append(membership)
+                changed.add(customer_id)
+        for group_id in groups:
+            if group_id not in mine:
+                to_start.append(Membership(id=uuid.uuid4(), group_id=group_id, customer_id=customer_id, joined_at=at))
+                changed.add(customer_id)
+    history = _history(user, reason, now)
+    _end(to_end, at, history)
+    _insert(to_start, history)
+    return changed
+
+
+def memberships_load(*, rows: list[tuple[str, str, str, str]]) -> int:
+    """Insert generated memberships as given, without history rows; return how many.
+
+    For demo data only (`seed_demo`, benchmarks): *rows* are (id, group_id, customer_id, joined_at ISO text)
+    of new customers. Changes people make go through `memberships_start`, `memberships_end` and
+    `memberships_replace`, which record who and why.
+    """
+    if not rows:
+        return 0
+    if connection.vendor == "postgresql":
+        _membership_sql.load(rows)
+    else:
+        Membership.objects.bulk_create(
+            Membership(id=m[0], group_id=m[1], customer_id=m[2], joined_at=datetime.fromisoformat(m[3])) for m in rows
+        )
+    return len(rows)
+
+
+# --- One customer, one group: the API's and the admin's shapes of the calls above -------------------------------
+
+
+def membership_add(
+    *, group: Group, customer: Customer | UUID, user: AbstractBaseUser | None = None, reason: str = ""
+) -> tuple[Membership, bool]:
     """Make *customer* a current member of *group*; return the membership and whether it started now."""
-    existing = Membership.objects.current().filter(group=group, customer=customer).first()
-    if existing is not None:
-        return existing, False
-    membership = Membership(group=group, customer=customer, joined_at=timezone.now())
-    try:
-        with transaction.atomic():
-            membership.save(force_insert=True)
-    except IntegrityError:
-        # A concurrent request added the same membership first: that one stands.
-        existing = Membership.objects.current().filter(group=group, customer=customer).first()
-        if existing is None:
-            raise
-        return existing, False
-    return membership, True
+    customer_id = customer.pk if isinstance(customer, Customer) else customer
+    result = memberships_start(group=group, customer_ids=[customer_id], user=user, reason=reason)
+    return (result.started[0], True) if result.started else (result.existing[0], False)
 
 
-@transaction.atomic
-def membership_remove(*, group: Group, customer: Customer | UUID | str) -> Membership:
+def membership_remove(
+    *, group: Group, customer: Customer | UUID | str, user: AbstractBaseUser | None = None, reason: str = ""
+) -> Membership:
     """End *customer*'s current membership of *group*; raise NotFound when it is not a current member."""
-    membership = Membership.objects.current().filter(group=group, customer=customer).select_for_update().first()
-    if membership is None:
+    customer_id = customer.pk if isinstance(customer, Customer) else customer
+    if not Customer.objects.filter(pk=customer_id).exists():
         raise NotFound("The customer is not a current member of this group.", code="not_a_member")
-    _end_memberships([membership], timezone.now())
-    return membership
+    ended = memberships_end(group=group, customer_ids=[customer_id], user=user, reason=reason)
+    if not ended:
+        raise NotFound("The customer is not a current member of this group.", code="not_a_member")
+    return ended[0]
 
 
 def resolve_group_ids(group_ids: Iterable[UUID | str], *, field: str = "group_ids") -> list[UUID]:
@@ -129,18 +348,16 @@ def resolve_group_ids(group_ids: Iterable[UUID | str], *, field: str = "group_id
 
 
 @transaction.atomic
-def customer_set_groups(*, customer: Customer, group_ids: Iterable[UUID | str]) -> tuple[int, int]:
-    """Make *group_ids* the customer's current groups: staying memberships keep `joined_at`,
-    removed ones end now and new ones start now. Return (started, ended)."""
+def customer_set_groups(
+    *,
+    customer: Customer,
+    group_ids: Iterable[UUID | str],
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+) -> bool:
+    """Make *group_ids* the customer's current groups (see `memberships_replace`); return whether they changed."""
     wanted = resolve_group_ids(group_ids)
-    current = {m.group_id: m for m in Membership.objects.current().filter(customer=customer).select_for_update()}
-    now = timezone.now()
-    ended = _end_memberships((m for g, m in current.items() if g not in wanted), now)
-    started = 0
-    for group_id in wanted:
-        if group_id not in current:
-            Membership(group_id=group_id, customer=customer, joined_at=now).save(force_insert=True)
-            started += 1
+    changed = memberships_replace(customer_ids_to_group_ids={customer.pk: wanted}, user=user, reason=reason)
     if hasattr(customer, "current_memberships"):
         del customer.current_memberships
-    return started, ended
+    return bool(changed)

@@ -374,7 +374,7 @@ def test_export_selected_as_csv(admin_client):
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert [r["external_id"] for r in rows] == ["EXT-1", "EXT-2"]
     assert rows[0]["name"] == "'=cmd()"  # not run as a formula by a spreadsheet
-    assert rows[0]["customer_groups"] == "VIP" and rows[0]["address_country"] == "GB"
+    assert rows[0]["groups"] == "VIP" and rows[0]["address_country"] == "GB"
     assert messages_of(response) == ["Exported 2 customer(s) as CSV."]
 
 
