@@ -98,7 +98,12 @@ def rate_stretches(
 def explain(*, customer_id: UUID, at: datetime, code: str | None = None) -> list[ExplainItem]:
     """Explain the choice for *customer_id* at *at*: per code (the given one, else every code a candidate list
     prices at that moment), the rate chosen and each candidate list with its outcome, in the walk's order."""
-    catalogue = _Catalogue(start=at, end=at + timedelta(microseconds=1), codes=None if code is None else [code])
+    try:
+        end = at + timedelta(microseconds=1)
+    except OverflowError:  # the last microsecond of year 9999: answered as at the one before
+        end = at
+        at = at - timedelta(microseconds=1)
+    catalogue = _Catalogue(start=at, end=end, codes=None if code is None else [code])
     timeline = catalogue.load([customer_id])[customer_id]
     lists = timeline.candidates_at(at, catalogue)
     codes = [code] if code is not None else sorted({c for pl in lists for c in catalogue.codes_of(pl.id)})
@@ -111,7 +116,16 @@ def explain(*, customer_id: UUID, at: datetime, code: str | None = None) -> list
             for pl, rate in walk
         ]
         items.append(ExplainItem(item_code, winner[1], winner[0], candidates))
+    _annotate_valid_to([item.rate for item in items if item.rate is not None])
     return items
+
+
+def _annotate_valid_to(rates: list[Rate]) -> None:
+    """Set `valid_to` on *rates* with one query (the loader only knows the rates that start before its end)."""
+    if rates:
+        ends = dict(Rate.objects.filter(pk__in=[r.pk for r in rates]).with_valid_to().values_list("pk", "valid_to"))
+        for rate in rates:
+            rate.valid_to = ends[rate.pk]
 
 
 # -- the walk ---------------------------------------------------------------------------------------------------
@@ -168,6 +182,7 @@ class _Catalogue:
         # list id -> code -> (sorted valid_froms, rates in the same order)
         self.rates: dict[UUID, dict[str, tuple[list[datetime], list[Rate]]]] = {}
         self.boundaries: dict[UUID, list[datetime]] = {}  # list id -> valid_froms inside (start, end)
+        self.lists: dict[UUID, PriceList] = {}
 
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
         """Read the memberships and own lists of *customer_ids*, and the lists and rates they may use."""
@@ -204,6 +219,7 @@ class _Catalogue:
                 group_lists[pl.group_id].append(pl)
             else:
                 default_lists.append(pl)
+        self.lists.update((pl.id, pl) for pl in lists)
         self.default_lists = _by_priority(default_lists)
         self.group_lists.update({g: _by_priority(items) for g, items in group_lists.items()})
         for customer_id, items in own.items():
@@ -233,14 +249,15 @@ class _Catalogue:
             self.rates[list_id] = {}
             self.boundaries[list_id] = []
         for rate in rates:
+            rate.price_list = self.lists[rate.price_list_id]
             froms, items = self.rates[rate.price_list_id].setdefault(rate.code, ([], []))
             froms.append(rate.valid_from)
             items.append(rate)
             if self.start < rate.valid_from:
                 self.boundaries[rate.price_list_id].append(rate.valid_from)
-        # valid_to of each loaded rate, where the next one was loaded too (the API annotates it otherwise).
-        for by_code in self.rates.values():
-            for froms, items in by_code.values():
+        # valid_to of each loaded rate whose next one was loaded too.
+        for list_id in missing:
+            for froms, items in self.rates[list_id].values():
                 for rate, following in zip(items, froms[1:], strict=False):
                     rate.valid_to = following
 
