@@ -21,10 +21,12 @@ from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from groups.models import Membership
 from pricing.models import PriceList, Rate
+
+_RATE_PRICE_LIST = Rate._meta.get_field("price_list")
 
 #: Customers read per round of queries (keeps the IN lists and the memory of one round bounded).
 CHUNK_SIZE = 10_000
@@ -142,7 +144,8 @@ def _winner(
     lists: Iterable[PriceList], code: str, at: datetime, catalogue: _Catalogue
 ) -> tuple[PriceList | None, Rate | None]:
     """Return the first list of the walk holding a rate of *code* valid at *at*, and that rate."""
-    for pl, rate in _walk(lists, code, at, catalogue):
+    for pl in lists:  # the walk of `_walk`, stopping at the first list with a rate
+        rate = catalogue.rate_at(pl.id, code, at)
         if rate is not None:
             return pl, rate
     return None, None
@@ -183,6 +186,11 @@ class _Catalogue:
         self.rates: dict[UUID, dict[str, tuple[list[datetime], list[Rate]]]] = {}
         self.boundaries: dict[UUID, list[datetime]] = {}  # list id -> valid_froms inside (start, end)
         self.lists: dict[UUID, PriceList] = {}
+        # Moments at which some loaded rate starts (and the range's start): between two of them every loaded
+        # list's rates stay the same. Memos of the candidate lists and of the walk's answers (see `stretches`).
+        self.epochs: list[datetime] = [start]
+        self._candidates: dict[tuple, list[PriceList]] = {}
+        self._winners: dict[tuple, tuple[PriceList | None, Rate | None]] = {}
 
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
         """Read the memberships and own lists of *customer_ids*, and the lists and rates they may use."""
@@ -240,8 +248,19 @@ class _Catalogue:
         missing = [i for i in list_ids if i not in self.rates]
         if not missing:
             return
-        rates = Rate.objects.filter(price_list_id__in=missing, valid_from__lt=self.end).order_by(
-            "price_list_id", "code", "valid_from"
+        # The rates starting inside the range, and for each code the one in force at its start; older ones
+        # cannot apply (one correlated lookup per (list, code), served by the unique index).
+        in_force_at_start = (
+            Rate.objects.filter(
+                price_list_id=OuterRef("price_list_id"), code=OuterRef("code"), valid_from__lte=self.start
+            )
+            .order_by("-valid_from")
+            .values("valid_from")[:1]
+        )
+        rates = (
+            Rate.objects.filter(price_list_id__in=missing, valid_from__lt=self.end)
+            .filter(Q(valid_from__gt=self.start) | Q(valid_from=Subquery(in_force_at_start)))
+            .order_by("price_list_id", "code", "valid_from")
         )
         if self.codes is not None:
             rates = rates.filter(code__in=self.codes)
@@ -249,12 +268,13 @@ class _Catalogue:
             self.rates[list_id] = {}
             self.boundaries[list_id] = []
         for rate in rates:
-            rate.price_list = self.lists[rate.price_list_id]
+            _RATE_PRICE_LIST.set_cached_value(rate, self.lists[rate.price_list_id])  # no query for rate.price_list
             froms, items = self.rates[rate.price_list_id].setdefault(rate.code, ([], []))
             froms.append(rate.valid_from)
             items.append(rate)
             if self.start < rate.valid_from:
                 self.boundaries[rate.price_list_id].append(rate.valid_from)
+        self.epochs = sorted({*self.epochs, *(m for i in missing for m in self.boundaries[i])})
         # valid_to of each loaded rate whose next one was loaded too.
         for list_id in missing:
             for froms, items in self.rates[list_id].values():
@@ -275,7 +295,15 @@ class _Catalogue:
         return items[index] if index >= 0 else None
 
     def stretches(self, timeline: _Timeline) -> dict[str, list[Stretch]]:
-        """Return the stretches of every code for one customer's timeline."""
+        """Return the stretches of every code for one customer's timeline.
+
+        The range is cut where the customer's candidate lists change (a membership starts or ends) and where a
+        rate of one of them starts; each piece is walked once per code. The walk's answer depends only on the
+        candidate lists and on which rates are in force, so it is remembered per (candidate lists, code, rate
+        epoch) and shared by every customer with the same candidates: a large book costs a few walks, not one
+        per customer.
+        """
+        own = tuple(pl.id for pl in timeline.own_lists)
         all_lists = {pl.id: pl for pl in timeline.own_lists}
         for group_id, _joined, _left in timeline.memberships:
             all_lists.update((pl.id, pl) for pl in self.group_lists.get(group_id, ()))
@@ -293,9 +321,17 @@ class _Catalogue:
         moments = sorted(cuts)
         out: dict[str, list[Stretch]] = {code: [] for code in codes}
         for begin, finish in pairwise(moments):
-            lists = timeline.candidates_at(begin, self)
+            groups = frozenset(timeline.groups_at(begin))
+            lists = self._candidates.get((own, groups))
+            if lists is None:
+                lists = self._candidates[(own, groups)] = timeline.candidates_at(begin, self)
+            epoch = self.epochs[bisect_right(self.epochs, begin) - 1]
             for code in codes:
-                price_list, rate = _winner(lists, code, begin, self)
+                key = (own, groups, code, epoch)
+                found = self._winners.get(key)
+                if found is None:
+                    found = self._winners[key] = _winner(lists, code, begin, self)
+                price_list, rate = found
                 stretches = out[code]
                 if stretches and stretches[-1].rate is rate:
                     previous = stretches[-1]

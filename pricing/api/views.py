@@ -23,6 +23,7 @@ from pricing.api.serializers import (
     PriceListSerializer,
     RateCreateSerializer,
     RateSerializer,
+    explain_representation,
 )
 from pricing.filters import PriceListFilterSet, RateFilterSet
 from pricing.models import PriceList, Rate
@@ -159,4 +160,4 @@ class CustomerRatesView(generics.GenericAPIView):
         query.is_valid(raise_exception=True)
         at = query.validated_data.get("at") or timezone.now()
         items = resolver.explain(customer_id=pk, at=at, code=query.validated_data.get("code"))
-        return Response(ExplainSerializer({"at": at, "items": items}).data)
+        return Response(explain_representation(at, items))

@@ -74,6 +74,39 @@ def test_explain_has_exactly_the_contracts_shape(api):
     }
 
 
+def test_the_fast_representation_is_exactly_the_serializers(api):
+    """The view builds the explanation without DRF's per-field path; the documented serializer must agree."""
+    from django.utils import timezone
+
+    from pricing.api.serializers import ExplainSerializer, explain_representation
+    from pricing.resolver import explain
+
+    customer, group = CustomerFactory(), GroupFactory()
+    MembershipFactory(customer=customer, group=group, joined_at=T0)
+    RateFactory(price_list=PriceListFactory(group=group), valid_from=T0)
+    RateFactory(
+        price_list=PriceListFactory(customer=customer),
+        code="MMS",
+        model="package",
+        unit_price=None,
+        package_size=10,
+        package_price="2.5",
+        valid_from=T0,
+    )
+    RateFactory(
+        price_list=PriceListFactory(),
+        code="DATA",
+        model="volume",
+        unit_price=None,
+        tiers=GRADUATED_TIERS,
+        valid_from=T0,
+    )
+    at = timezone.now()
+    items = explain(customer_id=customer.pk, at=at) + explain(customer_id=customer.pk, at=at, code="FAX")
+    assert len(items) == 4
+    assert explain_representation(at, items) == ExplainSerializer({"at": at, "items": items}).data
+
+
 def test_customer_lists_come_first_then_groups_then_defaults(api):
     customer, group = CustomerFactory(), GroupFactory()
     MembershipFactory(customer=customer, group=group, joined_at=T0)
