@@ -21,12 +21,25 @@ from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from django.db.models import OuterRef, Q, Subquery
+from django.db.models import Case, F, OuterRef, Q, Subquery, When
+from django.db.models.lookups import In
 
 from groups.models import Membership
 from pricing.models import PriceList, Rate
 
 _RATE_PRICE_LIST = Rate._meta.get_field("price_list")
+
+
+class _AnyOf(In):
+    """`column IN (ids)`, sent to PostgreSQL as `column = ANY(%s)` with one array parameter: 10,000 ids as
+    10,000 placeholders cost more to build, send and plan than the query itself."""
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [field.get_db_prep_value(v, connection, prepared=False) for v in self.rhs]
+        return f"{lhs} = ANY(%s::{field.db_type(connection)}[])", (*lhs_params, values)
+
 
 #: Customers read per round of queries (keeps the IN lists and the memory of one round bounded).
 CHUNK_SIZE = 10_000
@@ -164,7 +177,7 @@ class _Timeline:
     memberships: list[tuple[UUID, datetime, datetime | None]] = field(default_factory=list)
 
     def signature(self) -> tuple:
-        return (tuple(pl.id for pl in self.own_lists), tuple(sorted(self.memberships, key=str)))
+        return (tuple(pl.id for pl in self.own_lists), frozenset(self.memberships))
 
     def groups_at(self, at: datetime) -> set[UUID]:
         return {g for g, joined, left in self.memberships if joined <= at and (left is None or at < left)}
@@ -195,26 +208,28 @@ class _Catalogue:
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
         """Read the memberships and own lists of *customer_ids*, and the lists and rates they may use."""
         timelines = {customer_id: _Timeline() for customer_id in customer_ids}
+        # Clipped to the range in the query: most memberships started before it and end after it, and a NULL
+        # costs nothing to read where a timestamp costs its parsing.
         memberships = (
-            Membership.objects.filter(customer_id__in=customer_ids, joined_at__lt=self.end)
+            Membership.objects.filter(_AnyOf(F("customer_id"), customer_ids), joined_at__lt=self.end)
             .filter(Q(left_at__isnull=True) | Q(left_at__gt=self.start))
+            .exclude(left_at__lte=F("joined_at"))  # never active
             .order_by()
-            .values_list("customer_id", "group_id", "joined_at", "left_at")
+            .values_list(
+                "customer_id",
+                "group_id",
+                Case(When(joined_at__gt=self.start, then=F("joined_at")), default=None),
+                Case(When(left_at__lt=self.end, then=F("left_at")), default=None),
+            )
         )
         group_ids = set()
         for customer_id, group_id, joined_at, left_at in memberships:
-            if left_at is not None and left_at <= joined_at:
-                continue  # never active
-            clipped = (
-                group_id,
-                max(joined_at, self.start),
-                None if left_at is None or left_at >= self.end else left_at,
-            )
+            clipped = (group_id, joined_at or self.start, left_at)
             timelines[customer_id].memberships.append(clipped)
             group_ids.add(group_id)
         lists = PriceList.objects.filter(
-            Q(customer_id__in=customer_ids)
-            | Q(group_id__in=group_ids)
+            Q(_AnyOf(F("customer_id"), customer_ids))
+            | Q(_AnyOf(F("group_id"), group_ids))
             | Q(customer_id__isnull=True, group_id__isnull=True)
         ).order_by()
         group_lists: dict[UUID, list[PriceList]] = defaultdict(list)
