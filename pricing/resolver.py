@@ -203,6 +203,7 @@ class _Catalogue:
         # list's rates stay the same. Memos of the candidate lists and of the walk's answers (see `stretches`).
         self.epochs: list[datetime] = [start]
         self._candidates: dict[tuple, list[PriceList]] = {}
+        self._plans: dict[tuple, tuple[list[str], frozenset[datetime]]] = {}
         self._winners: dict[tuple, tuple[PriceList | None, Rate | None]] = {}
 
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
@@ -309,6 +310,16 @@ class _Catalogue:
         index = bisect_right(froms, at) - 1
         return items[index] if index >= 0 else None
 
+    def _plan(self, own_lists: list[PriceList], member_of: frozenset) -> tuple[list[str], frozenset[datetime]]:
+        """Return the codes to resolve for a customer with these own lists and groups, and the moments inside
+        the range at which a rate of one of those lists starts."""
+        all_lists = {pl.id for pl in own_lists}
+        for group_id in member_of:
+            all_lists.update(pl.id for pl in self.group_lists.get(group_id, ()))
+        all_lists.update(pl.id for pl in self.default_lists)
+        codes = self.codes if self.codes is not None else sorted({c for i in all_lists for c in self.codes_of(i)})
+        return codes, frozenset(m for i in all_lists for m in self.boundaries.get(i, ()))
+
     def stretches(self, timeline: _Timeline) -> dict[str, list[Stretch]]:
         """Return the stretches of every code for one customer's timeline.
 
@@ -319,20 +330,18 @@ class _Catalogue:
         per customer.
         """
         own = tuple(pl.id for pl in timeline.own_lists)
-        all_lists = {pl.id: pl for pl in timeline.own_lists}
-        for group_id, _joined, _left in timeline.memberships:
-            all_lists.update((pl.id, pl) for pl in self.group_lists.get(group_id, ()))
-        all_lists.update((pl.id, pl) for pl in self.default_lists)
-        codes = self.codes if self.codes is not None else sorted({c for i in all_lists for c in self.codes_of(i)})
+        member_of = frozenset(group for group, _joined, _left in timeline.memberships)
+        plan = self._plans.get((own, member_of))
+        if plan is None:
+            plan = self._plans[(own, member_of)] = self._plan(timeline.own_lists, member_of)
+        codes, boundaries = plan
         if not codes:
             return {}
-        cuts = {self.start, self.end}
+        cuts = {self.start, self.end, *boundaries}
         for _group, joined, left in timeline.memberships:
             cuts.add(joined)
             if left is not None:
                 cuts.add(left)
-        for list_id in all_lists:
-            cuts.update(self.boundaries.get(list_id, ()))
         moments = sorted(cuts)
         out: dict[str, list[Stretch]] = {code: [] for code in codes}
         for begin, finish in pairwise(moments):
