@@ -376,7 +376,9 @@ class CustomerWithPricesAdmin(_CustomerAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None:
-            fieldsets.append(("Prices that apply now", {"fields": ("prices_now",)}))
+            # Before the collapsed "Record" block, if the customer page ends with one.
+            at = len(fieldsets) - 1 if fieldsets and fieldsets[-1][0] == "Record" else len(fieldsets)
+            fieldsets.insert(at, ("Prices that apply now", {"fields": ("prices_now",)}))
         return fieldsets
 
     @admin.display(description="Prices that apply now")

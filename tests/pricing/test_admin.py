@@ -147,6 +147,7 @@ def test_a_customers_page_shows_the_prices_that_apply_now(admin_client):
     RateFactory(price_list=PriceListFactory(name="VIP prices", group=group), valid_from=T0, unit_price="0.04")
     html = admin_client.get(url("customers_customer_change", customer.pk)).content.decode()
     assert "Prices that apply now" in html
+    assert html.index("Prices that apply now") < html.index(">Record<")  # above the collapsed record block
     assert "0.04 EUR per unit" in html
     assert "VIP prices" in html and "Standard" in html  # applied, and shadowed
 
