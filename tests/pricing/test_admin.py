@@ -102,7 +102,7 @@ def test_existing_rates_are_read_only_and_a_new_version_can_be_added(admin_clien
     assert page.status_code == 200
     html = page.content.decode()
     assert 'name="rates-0-code"' not in html  # the existing rate has no inputs
-    assert "0.05" in html
+    assert "0.05 EUR per unit" in html
     new = {"code": "SMS", "model": "unit", "unit_price": "0.06", "valid_from_0": "2026-02-01"}
     data = form_data(rates=[new], initial=1, **{"rates-0-id": str(old.pk), "rates-0-price_list": str(pl.pk)})
     response = admin_client.post(url("pricing_pricelist_change", pl.pk), data)
