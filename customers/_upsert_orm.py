@@ -3,7 +3,7 @@ and `write`, the ORM writer every customer create and update goes through (the A
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
@@ -12,7 +12,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 from billingengine.errors import ExternalIdImmutable
 from customers.importing.validation import ImportResult, ValidRow, duplicate_error
 from customers.models import Customer
-from customers.upserting import CHUNK_ROWS, GroupTarget, UpsertOutcome
+from customers.upserting import GroupTarget, UpsertOutcome
 
 
 def upsert(
@@ -22,14 +22,9 @@ def upsert(
     skip_invalid: bool,
     user: AbstractBaseUser | None,
     reason: str,
-    on_progress: Callable[[int], None] | None,
 ) -> UpsertOutcome:
     """Upsert *rows* by external_id with the ORM's bulk operations and history rows; see `customers_upsert`."""
-    valid = []
-    for row in rows:
-        valid.append(row)
-        if on_progress and len(valid) % CHUNK_ROWS == 0:
-            on_progress(CHUNK_ROWS)
+    valid = list(rows)
     lines_by_external_id: dict[str, list[int]] = {}
     for row in valid:
         external_id = row.values.get("external_id")

@@ -13,7 +13,7 @@ from billingengine.errors import Conflict, ExternalIdTaken
 from customers import _upsert_copy, _upsert_orm
 from customers.importing.validation import ImportResult, RowValidator, ValidRow
 from customers.models import CUSTOMER_FIELDS, Customer, normalize_customer_value
-from customers.upserting import UpsertOutcome
+from customers.upserting import UpsertOutcome, counted
 
 __all__ = [
     "CUSTOMER_FIELDS",
@@ -114,4 +114,4 @@ def customers_upsert(
     if method == "auto":
         method = "copy" if connection.vendor == "postgresql" else "orm"
     upsert = _upsert_copy.upsert if method == "copy" else _upsert_orm.upsert
-    return upsert(rows, result, skip_invalid=skip_invalid, user=user, reason=reason, on_progress=on_progress)
+    return upsert(counted(rows, on_progress), result, skip_invalid=skip_invalid, user=user, reason=reason)
