@@ -34,7 +34,7 @@ from customers.services import (
     customer_update,
     normalize_customer_value,
 )
-from groups.admin import GroupListFilter
+from groups.admin import GroupListFilter, MembershipsGoWithItMixin
 from groups.customer_export import export_customers
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, memberships_end, memberships_start
@@ -234,7 +234,7 @@ class CustomerListPaginator(LargeTablePaginator):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceHistoryAdmin):
+class CustomerAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     """Customers: search, filters, billing details, current groups and bulk group changes."""
 
     form = CustomerAdminForm
@@ -435,12 +435,6 @@ class CustomerAdmin(ServiceHistoryAdmin):
         for field in ("id", *CUSTOMER_FIELDS, "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
         obj._state.adding = False
-
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Memberships go with their customer (as in the API); they are never deleted on their own.
-        perms_needed.discard(Membership._meta.verbose_name)
-        return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Customer) -> None:
         customer_delete(customer=obj)

@@ -45,8 +45,18 @@ class GroupAdminForm(forms.ModelForm):
         return name
 
 
+class MembershipsGoWithItMixin:
+    """For the admin of what memberships belong to (customers, groups): deleting one deletes its memberships,
+    as in the API (a group only once they have ended), so deleting needs no permission to delete memberships."""
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Membership._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+
 @admin.register(Group)
-class GroupAdmin(ServiceHistoryAdmin):
+class GroupAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     """Customer groups with their current member counts (one query for the whole page)."""
 
     form = GroupAdminForm
@@ -122,12 +132,6 @@ class GroupAdmin(ServiceHistoryAdmin):
         except DomainError as error:  # members joined while the confirmation page was open
             self.message_user(request, f"Nothing was deleted: {error.detail}", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:groups_group_change", args=[object_id]))
-
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Only ended memberships remain when a group may be deleted; they go with it (as in the API).
-        perms_needed.discard(Membership._meta.verbose_name)
-        return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
         group_delete(group=obj)
