@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billingengine.admin import LargeTablePaginator, ServiceHistoryAdmin
+from billingengine.admin import ChoiceListFilter, LargeTablePaginator, ServiceHistoryAdmin
 from billingengine.errors import DomainError, GroupNameTaken
 from billingengine.validators import normalize_text
 from customers.models import Customer
@@ -45,8 +45,18 @@ class GroupAdminForm(forms.ModelForm):
         return name
 
 
+class MembershipsGoWithItMixin:
+    """For the admin of what memberships belong to (customers, groups): deleting one deletes its memberships,
+    as in the API (a group only once they have ended), so deleting needs no permission to delete memberships."""
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Membership._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+
 @admin.register(Group)
-class GroupAdmin(ServiceHistoryAdmin):
+class GroupAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     """Customer groups with their current member counts (one query for the whole page)."""
 
     form = GroupAdminForm
@@ -123,18 +133,12 @@ class GroupAdmin(ServiceHistoryAdmin):
             self.message_user(request, f"Nothing was deleted: {error.detail}", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:groups_group_change", args=[object_id]))
 
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Only ended memberships remain when a group may be deleted; they go with it (as in the API).
-        perms_needed.discard(Membership._meta.verbose_name)
-        return deleted, model_count, perms_needed, protected
-
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
         group_delete(group=obj)
 
 
-class MembershipGroupFilter(admin.SimpleListFilter):
-    """Memberships of one customer group (groups are few)."""
+class GroupListFilter(admin.SimpleListFilter):
+    """Rows of one customer group, picked by name among all groups (groups are few); `filter_group` says how."""
 
     title = "customer group"
     parameter_name = "group"
@@ -147,26 +151,28 @@ class MembershipGroupFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         try:
-            return queryset.filter(group_id=Group._meta.pk.to_python(value))
-        except ValidationError as error:
+            group_id = Group._meta.pk.to_python(value)
+        except ValidationError as error:  # a malformed id in the URL: the admin answers with its "?e=1" page
             raise IncorrectLookupParameters(error) from error
+        return self.filter_group(queryset, group_id)
+
+    def filter_group(self, queryset: QuerySet, group_id: Any) -> QuerySet:
+        raise NotImplementedError
 
 
-class MembershipStateFilter(admin.SimpleListFilter):
+class MembershipGroupFilter(GroupListFilter):
+    """Memberships of one customer group."""
+
+    def filter_group(self, queryset: QuerySet, group_id: Any) -> QuerySet:
+        return queryset.filter(group_id=group_id)
+
+
+class MembershipStateFilter(ChoiceListFilter):
     """Current or ended memberships."""
 
     title = "state"
     parameter_name = "state"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
-        return [("current", "Current"), ("ended", "Ended")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet):
-        if self.value() == "current":
-            return queryset.filter(left_at__isnull=True)
-        if self.value() == "ended":
-            return queryset.filter(left_at__isnull=False)
-        return queryset
+    conditions = {"current": ("Current", Q(left_at__isnull=True)), "ended": ("Ended", Q(left_at__isnull=False))}
 
 
 @admin.register(Membership)
