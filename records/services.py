@@ -295,6 +295,7 @@ class _Row:
     time_from: datetime
     time_to: datetime | None
     transaction_id: str | None
+    billing_epoch: int
 
     def same_content(self, other: tuple) -> bool:
         """Return whether an existing record (customer_id, code, quantity, time_from, time_to) is this record."""
@@ -323,7 +324,13 @@ def _resolve_customers(refs: Sequence[CustomerRef], field: Callable[[int, str], 
 
 
 def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[tuple]:
-    """Return (id, external_id, name) of the customers with any of *external_ids* or *ids*: one query."""
+    """Return (id, external_id, name, billing_epoch) of the customers with any of *external_ids* or *ids*: one
+    query, which holds a SHARE lock on those customers until the records are committed (PostgreSQL).
+
+    The lock orders ingestion and bill issuing (which locks the customer FOR UPDATE and then increments its
+    billing epoch): each record is stamped with the epoch it was submitted in, so it lands in exactly one bill.
+    On SQLite the write transaction (BEGIN IMMEDIATE) already serialises the two.
+    """
     if not external_ids and not ids:
         return []
     if connection.vendor == "postgresql":
@@ -331,9 +338,10 @@ def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[tupl
         table = connection.ops.quote_name(Customer._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, external_id, name FROM {table} "
+                f"SELECT id, external_id, name, billing_epoch FROM {table} "
                 "WHERE external_id IN (SELECT json_array_elements_text(%s::json)) "
-                "OR id IN (SELECT json_array_elements_text(%s::json)::uuid)",
+                "OR id IN (SELECT json_array_elements_text(%s::json)::uuid) "
+                "ORDER BY id FOR SHARE",  # a fixed lock order: no deadlock with a bill run locking many customers
                 [orjson.dumps(list(external_ids)).decode(), orjson.dumps(list(ids)).decode()],
             )
             return cursor.fetchall()
@@ -342,14 +350,14 @@ def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[tupl
         query |= Q(external_id__in=external_ids)
     if ids:
         query |= Q(id__in=ids)
-    return list(Customer.objects.filter(query).values_list("id", "external_id", "name"))
+    return list(Customer.objects.filter(query).values_list("id", "external_id", "name", "billing_epoch"))
 
 
 def _rows(records: Sequence[RecordInput], customers: dict[tuple, tuple]) -> list[_Row]:
     """Return the rows to insert: each record with a new id and its customer as it is now."""
     rows = []
     for record, new_id in zip(records, uuid7s(len(records)), strict=True):
-        customer_id, external_id, name = customers[(record.customer_id, record.customer_external_id)]
+        customer_id, external_id, name, epoch = customers[(record.customer_id, record.customer_external_id)]
         rows.append(
             _Row(
                 record.index,
@@ -362,6 +370,7 @@ def _rows(records: Sequence[RecordInput], customers: dict[tuple, tuple]) -> list
                 record.time_from,
                 record.time_to,
                 record.transaction_id,
+                epoch,
             )
         )
     return rows
@@ -457,12 +466,12 @@ def _insert(rows: list[_Row]) -> set[UUID]:
 _PG_INSERT = """
 WITH inserted AS (
     INSERT INTO {records} (id, customer_id, customer_external_id, customer_name, code, quantity,
-                           time_from, time_to, transaction_id, created_at)
+                           time_from, time_to, transaction_id, created_at, billing_epoch)
     SELECT id, customer_id, customer_external_id, customer_name, code, quantity,
-           time_from, time_to, transaction_id, statement_timestamp()
+           time_from, time_to, transaction_id, statement_timestamp(), billing_epoch
     FROM json_to_recordset(%s::json) AS r(
         id uuid, customer_id uuid, customer_external_id text, customer_name text, code text, quantity numeric,
-        time_from timestamptz, time_to timestamptz, transaction_id text
+        time_from timestamptz, time_to timestamptz, transaction_id text, billing_epoch integer
     )
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING id, customer_id, code, quantity, time_from
@@ -494,6 +503,7 @@ def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
                 "time_from": r.time_from,
                 "time_to": r.time_to,
                 "transaction_id": r.transaction_id,
+                "billing_epoch": r.billing_epoch,
             }
             for r in rows
         ]
@@ -506,7 +516,7 @@ def _insert_postgresql(rows: list[_Row]) -> set[UUID]:
 
 def _insert_portable(rows: list[_Row]) -> set[UUID]:
     """Insert row by row (SQLite and others): `ON CONFLICT DO NOTHING` tells which rows went in."""
-    fields = [DataRecord._meta.get_field(name) for name in RECORD_COLUMNS]
+    fields = [DataRecord._meta.get_field(name) for name in (*RECORD_COLUMNS, "billing_epoch")]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
@@ -530,6 +540,7 @@ def _insert_portable(rows: list[_Row]) -> set[UUID]:
                 row.time_to,
                 row.transaction_id,
                 now,
+                row.billing_epoch,
             )
             cursor.execute(insert, [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)])
             if cursor.rowcount == 1:
