@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "customers",
     "groups",
     "records",
+    "pricing",
     "billing",
     "axes",
 ]
