@@ -80,6 +80,8 @@ class BillLine(models.Model):
     records = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     amount = models.DecimalField(max_digits=40, decimal_places=4, help_text="Rounded once to the currency.")
+    # PROTECT: a rate (and so its price list) that priced an issued bill cannot be deleted.
+    rate = models.ForeignKey("pricing.Rate", on_delete=models.PROTECT, related_name="bill_lines")
     rate_snapshot = models.JSONField(help_text="The rate as the summary describes it.")
     tiers = models.JSONField(default=list)
     late = models.BooleanField(default=False, help_text="Usage of an earlier billed period, submitted after it.")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from rest_framework.routers import DefaultRouter
 
+from billing.api.urls import urlpatterns as billing_urlpatterns
+from billing.api.views import BillViewSet
 from customers.api.views import CustomerViewSet
 from groups.api.views import GroupViewSet
 from records.api.views import DataRecordViewSet
@@ -23,6 +25,7 @@ router = OptionalSlashRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("groups", GroupViewSet, basename="group")
 router.register("records", DataRecordViewSet, basename="record")
+router.register("bills", BillViewSet, basename="bill")
 
 app_name = "api"
-urlpatterns = router.urls
+urlpatterns = [*router.urls, *billing_urlpatterns]

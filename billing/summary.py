@@ -1,0 +1,459 @@
+"""The billing summary: a customer's records of a period rated by the rate in force at each record's time.
+
+`billing_summary` is the one computation behind the preview endpoint and issued bills (issuing freezes its
+output). Per code the period is cut into the resolver's rate stretches; each stretch with records is one
+line priced on its own quantity and rounded once. Whole UTC hours come from the hourly usage rollup; only
+the partial hours (at the period's edges, and hours a stretch boundary cuts) are read from raw records, so a
+summary costs a constant number of queries whatever the number of records or hours.
+
+Late usage: every record carries the customer's billing epoch at submission (how many bills the customer
+had then). A record of epoch k whose time lies in the period of one of the customer's bills was submitted
+after that bill was issued; bill k+1 (the customer's next) carries it in a line marked late, priced as at
+its own time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal, localcontext
+from uuid import UUID
+
+import orjson
+from django.db import connection
+
+from billing.money import format_money, format_price
+from customers.models import Customer
+from pricing.amounts import price
+from pricing.currencies import round_money
+from pricing.resolver import Stretch, rate_stretches
+from records.models import DataRecord, UsageRollup
+from records.querysets import hour_ceil, hour_floor
+
+_MICRO = Decimal("0.000001")
+_HOUR = timedelta(hours=1)
+_PREC = 60  # sums of millions of 24-digit quantities exceed the default 28 significant digits
+
+#: The customer fields a summary and a bill show (the bill keeps them as a snapshot).
+CUSTOMER_SNAPSHOT_FIELDS = (
+    "id",
+    "name",
+    "external_id",
+    "tax_id",
+    "vat_id",
+    "address_street",
+    "address_city",
+    "address_zip",
+    "address_country",
+)
+
+
+@dataclass(frozen=True)
+class TierAmount:
+    """The part of a line's quantity that one tier priced."""
+
+    up_to: str | None
+    quantity: Decimal
+    unit_price: str
+    flat_price: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """One stretch of one code with one rate: its usage and its amount, rounded once."""
+
+    code: str
+    start: datetime
+    end: datetime
+    quantity: Decimal
+    records: int
+    currency: str
+    amount: Decimal
+    rate: dict
+    rate_id: UUID
+    tiers: list[TierAmount]
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """Usage of a code that no rate priced."""
+
+    code: str
+    quantity: Decimal
+    records: int
+
+
+@dataclass(frozen=True)
+class Total:
+    """The sum of the rounded lines of one currency."""
+
+    currency: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A customer's rated usage of [start, end), plus the late usage its next bill carries."""
+
+    customer: dict
+    start: datetime
+    end: datetime
+    epoch: int
+    lines: list[Line] = field(default_factory=list)
+    unpriced: list[Unpriced] = field(default_factory=list)
+    totals: list[Total] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        """Return whether the summary has no usage at all."""
+        return not self.lines and not self.unpriced
+
+
+def customer_snapshot(customer: Customer) -> dict:
+    """Return the customer's billing details as the summary and the bill show them (JSON-ready)."""
+    out = {}
+    for name in CUSTOMER_SNAPSHOT_FIELDS:
+        value = getattr(customer, name)
+        if name == "id":
+            value = str(value)
+        elif name == "address_country":
+            value = (value.code if hasattr(value, "code") else str(value)) or None if value else None
+        out[name] = value
+    return out
+
+
+def billing_summary(*, customer: Customer, start: datetime, end: datetime) -> Summary:
+    """Return the billing summary of *customer* for the records whose time_from lies in [*start*, *end*)."""
+    return billing_summaries(customers=[customer], start=start, end=end)[customer.pk]
+
+
+def billing_summaries(*, customers: Sequence[Customer], start: datetime, end: datetime) -> dict[UUID, Summary]:
+    """Return the billing summaries of several customers for one period: the same queries as for one."""
+    by_id = {c.pk: c for c in customers}
+    if not by_id:
+        return {}
+    usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])  # (customer, code, i) -> q, n
+    stretches = _period_usage(list(by_id), start, end, usage)
+    late_usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])
+    late_stretches = _late_usage(by_id, start, end, late_usage)
+    return {
+        pk: _assemble(customer, start, end, stretches.get(pk, {}), usage, late_stretches.get(pk, {}), late_usage)
+        for pk, customer in by_id.items()
+    }
+
+
+# -- the period's usage per stretch ------------------------------------------------------------------
+
+
+def _period_usage(
+    customer_ids: list[UUID], start: datetime, end: datetime, usage: dict
+) -> dict[UUID, dict[str, list[Stretch]]]:
+    """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches."""
+    first_whole, last_whole = hour_ceil(start), hour_floor(end)
+    rollup = list(
+        UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=first_whole, hour__lt=last_whole)
+        .order_by()
+        .values_list("customer_id", "code", "hour", "quantity", "records")
+    )
+    # Codes of the partial hours at the edges are not in the whole-hour rows; the edge rows of the rollup
+    # (which cover them) tell which codes to ask the resolver about.
+    edge_hours = []
+    if start < first_whole or first_whole > last_whole:
+        edge_hours.append(hour_floor(start))
+    if last_whole < end and first_whole <= last_whole:
+        edge_hours.append(last_whole)
+    edge_codes = (
+        set(
+            UsageRollup.objects.filter(customer_id__in=customer_ids, hour__in=edge_hours)
+            .order_by()
+            .values_list("customer_id", "code")
+        )
+        if edge_hours
+        else set()
+    )
+    codes_of: dict[UUID, set[str]] = defaultdict(set)
+    for customer_id, code, *_ in rollup:
+        codes_of[customer_id].add(code)
+    for customer_id, code in edge_codes:
+        codes_of[customer_id].add(code)
+    all_codes = sorted(set().union(*codes_of.values())) if codes_of else []
+    if not all_codes:
+        return {}
+    stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
+
+    # Whole hours inside one stretch come from the rollup; an hour a boundary cuts is read from the records.
+    cut: dict[tuple[UUID, str], set[datetime]] = defaultdict(set)
+    with localcontext(prec=_PREC):
+        for customer_id, code, hour, quantity, records in rollup:
+            spans = stretches[customer_id][code]
+            index = _stretch_containing(spans, hour, hour + _HOUR)
+            if index is None:
+                cut[(customer_id, code)].add(hour)
+            else:
+                total = usage[(customer_id, code, index)]
+                total[0] += quantity
+                total[1] += records
+
+    raw_ranges: dict[tuple[UUID, str], list[tuple[datetime, datetime]]] = {}
+    edges = _edge_ranges(start, end)
+    for customer_id, codes in codes_of.items():
+        for code in codes:
+            ranges = list(edges) + [(h, h + _HOUR) for h in sorted(cut.get((customer_id, code), ()))]
+            if ranges:
+                raw_ranges[(customer_id, code)] = ranges
+    segments = [
+        (customer_id, code, index, lo, hi, None)
+        for (customer_id, code), ranges in raw_ranges.items()
+        for lo, hi in ranges
+        for index, lo, hi in _split(stretches[customer_id][code], lo, hi)
+    ]
+    _add_segment_usage(segments, usage)
+    return stretches
+
+
+def _edge_ranges(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Return the parts of [start, end) outside whole UTC hours."""
+    first_whole, last_whole = hour_ceil(start), hour_floor(end)
+    if first_whole >= last_whole:
+        return [(start, end)] if first_whole > last_whole or start < first_whole or last_whole < end else []
+    ranges = []
+    if start < first_whole:
+        ranges.append((start, first_whole))
+    if last_whole < end:
+        ranges.append((last_whole, end))
+    return ranges
+
+
+def _stretch_containing(spans: list[Stretch], lo: datetime, hi: datetime) -> int | None:
+    """Return the index of the stretch holding all of [lo, hi), or None when a boundary cuts it."""
+    for index, span in enumerate(spans):
+        if span.start <= lo and hi <= span.end:
+            return index
+        if span.end > lo:
+            return None
+    return None
+
+
+def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[int, datetime, datetime]]:
+    """Yield (stretch index, from, to) for the parts of [lo, hi) in each stretch."""
+    for index, span in enumerate(spans):
+        a, b = max(lo, span.start), min(hi, span.end)
+        if a < b:
+            yield index, a, b
+
+
+def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
+    """Add the raw records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]."""
+    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments])
+    with localcontext(prec=_PREC):
+        for i, _, quantity, count in rows:
+            customer_id, code, key, *_ = segments[i]
+            total = usage[(customer_id, code, key)]
+            total[0] += quantity
+            total[1] += count
+
+
+def _segment_sums(segments: list[tuple]) -> list[tuple[int, str, Decimal, int]]:
+    """Return (segment index, code, quantity, records) of the raw records in each segment: one query.
+
+    A segment is (customer_id, code, from, to, epoch): the customer's records with time_from in [from, to),
+    of that code (None: per code, every code) and of that billing epoch (None: any epoch). All segments of
+    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index).
+    """
+    if not segments:
+        return []
+    with_epoch = segments[0][4] is not None
+    any_code = segments[0][1] is None
+    table = connection.ops.quote_name(DataRecord._meta.db_table)
+    condition = "r.customer_id = s.c AND r.time_from >= s.lo AND r.time_from < s.hi"
+    if not any_code:
+        condition += " AND r.code = s.k"
+    if with_epoch:
+        condition += " AND r.billing_epoch = s.e"
+    select = f"SELECT s.i, r.code, sum(r.quantity), count(*) FROM s JOIN {table} r ON {condition} GROUP BY s.i, r.code"
+    if connection.vendor == "postgresql":
+        payload = orjson.dumps(
+            [{"i": i, "c": c, "k": code, "lo": lo, "hi": hi, "e": e} for i, (c, code, lo, hi, e) in enumerate(segments)]
+        ).decode()
+        sql = (
+            "WITH s AS (SELECT * FROM json_to_recordset(%s::json) "
+            "AS x(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int)) " + select
+        )
+        batches = [(sql, [payload])]
+    else:
+        meta = DataRecord._meta
+        uuid_field, time_field = meta.get_field("customer_id"), meta.get_field("time_from")
+        batches = []
+        chunk = 5000  # SQLite allows 32,766 parameters per statement
+        for offset in range(0, len(segments), chunk):
+            part = segments[offset : offset + chunk]
+            params: list = []
+            for i, (c, code, lo, hi, e) in enumerate(part, start=offset):
+                params += [
+                    i,
+                    uuid_field.get_db_prep_value(c, connection),
+                    code,
+                    time_field.get_db_prep_value(lo, connection),
+                    time_field.get_db_prep_value(hi, connection),
+                    e,
+                ]
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
+            batches.append((f"WITH s(i, c, k, lo, hi, e) AS (VALUES {values}) " + select, params))
+    out = []
+    with connection.cursor() as cursor:
+        for sql, params in batches:
+            cursor.execute(sql, params)
+            out += [(i, code, _decimal(q), int(n)) for i, code, q, n in cursor.fetchall()]
+    return out
+
+
+def _decimal(value) -> Decimal:
+    """Return a SUM() result as an exact Decimal (SQLite may return the sum of a decimal column as text)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value) if isinstance(value, int) else Decimal(str(value))
+
+
+# -- late usage ---------------------------------------------------------------------------------------
+
+
+def _late_usage(customers: dict[UUID, Customer], start: datetime, end: datetime, usage: dict) -> dict[UUID, dict]:
+    """Add each customer's late usage per (customer, code, stretch index) to *usage*; return the stretches,
+    each cut to the billed period it lies in.
+
+    Late: records of the customer's current billing epoch whose time_from lies in the period of one of its
+    bills (all issued before those records were submitted), outside [start, end).
+    """
+    from billing.models import Bill
+
+    billed = [pk for pk, c in customers.items() if c.billing_epoch > 0]
+    if not billed:
+        return {}
+    periods: dict[UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    rows = Bill.objects.filter(customer_id__in=billed).order_by("period_from")
+    for customer_id, lo, hi in rows.values_list("customer_id", "period_from", "period_to"):
+        periods[customer_id].extend(_minus(lo, hi, start, end))
+    # Which codes have records of the current epoch in a billed period (usually none: an index probe each).
+    probes = [
+        (customer_id, None, lo, hi, customers[customer_id].billing_epoch)
+        for customer_id, spans in periods.items()
+        for lo, hi in spans
+    ]
+    found = {(probes[i][0], code) for i, code, _, _ in _segment_sums(probes)}
+    if not found:
+        return {}
+    customer_ids = sorted({customer_id for customer_id, _ in found}, key=str)
+    codes = sorted({code for _, code in found})
+    lo = min(a for c in customer_ids for a, _ in periods[c])
+    hi = max(b for c in customer_ids for _, b in periods[c])
+    stretches = rate_stretches(customer_ids=customer_ids, start=lo, end=hi, codes=codes)
+    cut: dict[UUID, dict[str, list[Stretch]]] = defaultdict(lambda: defaultdict(list))
+    segments = []
+    for customer_id, code in sorted(found, key=lambda item: (str(item[0]), item[1])):
+        for span_lo, span_hi in periods[customer_id]:
+            for index, a, b in _split(stretches[customer_id][code], span_lo, span_hi):
+                pieces = cut[customer_id][code]
+                pieces.append(replace(stretches[customer_id][code][index], start=a, end=b))
+                epoch = customers[customer_id].billing_epoch
+                segments.append((customer_id, code, len(pieces) - 1, a, b, epoch))
+    _add_segment_usage(segments, usage)
+    return cut
+
+
+def _minus(lo: datetime, hi: datetime, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Return [lo, hi) without [start, end)."""
+    parts = []
+    if lo < min(hi, start):
+        parts.append((lo, min(hi, start)))
+    if max(lo, end) < hi:
+        parts.append((max(lo, end), hi))
+    return parts
+
+
+# -- lines, unpriced, totals --------------------------------------------------------------------------
+
+
+def _assemble(
+    customer: Customer,
+    start: datetime,
+    end: datetime,
+    stretches: dict[str, list[Stretch]],
+    usage: dict,
+    late_stretches: dict[str, list[Stretch]],
+    late_usage: dict,
+) -> Summary:
+    lines: list[Line] = []
+    unpriced: dict[str, list] = defaultdict(lambda: [Decimal(0), 0])
+    with localcontext(prec=_PREC):
+        for late, spans_of, totals in ((False, stretches, usage), (True, late_stretches, late_usage)):
+            for code, spans in spans_of.items():
+                for index, span in enumerate(spans):
+                    quantity, records = totals.get((customer.pk, code, index), (Decimal(0), 0))
+                    if not records:
+                        continue
+                    quantity = Decimal(quantity).quantize(_MICRO)
+                    if span.rate is None:
+                        entry = unpriced[code]
+                        entry[0] += quantity
+                        entry[1] += records
+                        continue
+                    lines.append(_line(code, span, quantity, records, late))
+    lines.sort(key=lambda line: (line.code, line.start, line.late))
+    totals_by_currency: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        totals_by_currency[line.currency] += line.amount
+    return Summary(
+        customer=customer_snapshot(customer),
+        start=start,
+        end=end,
+        epoch=customer.billing_epoch,
+        lines=lines,
+        unpriced=[Unpriced(code, q.quantize(_MICRO), n) for code, (q, n) in sorted(unpriced.items())],
+        totals=[Total(currency, amount) for currency, amount in sorted(totals_by_currency.items())],
+    )
+
+
+def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool) -> Line:
+    rate, price_list = span.rate, span.price_list
+    currency = price_list.currency
+    priced = price(rate, quantity)
+    tiers = [
+        TierAmount(
+            up_to=None if tier.up_to is None else format_price(tier.up_to),
+            quantity=Decimal(tier.quantity).quantize(_MICRO),
+            unit_price=format_price(tier.unit_price),
+            flat_price=format_price(tier.flat_price),
+            amount=format_money(tier.amount, currency),
+        )
+        for tier in priced.tiers
+    ]
+    return Line(
+        code=code,
+        start=span.start,
+        end=span.end,
+        quantity=quantity,
+        records=records,
+        currency=currency,
+        amount=round_money(priced.amount, currency),
+        rate=rate_snapshot(span),
+        rate_id=rate.pk,
+        tiers=tiers,
+        late=late,
+    )
+
+
+def rate_snapshot(span: Stretch) -> dict:
+    """Return the line's "rate" block: which rate of which price list priced it."""
+    rate, price_list = span.rate, span.price_list
+    return {
+        "id": str(rate.pk),
+        "model": rate.model,
+        "price_list_id": str(price_list.pk),
+        "price_list_name": price_list.name,
+        "scope": price_list.scope,
+        "group_id": str(price_list.group_id) if price_list.group_id else None,
+    }
