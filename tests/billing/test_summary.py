@@ -24,14 +24,14 @@ def summary(customer, start=MARCH[0], end=MARCH[1]) -> dict:
     return summary_representation(billing_summary(customer=customer, start=start, end=end))
 
 
-def graduated(price_list, valid_from=at("2026-01-01T00:00"), code="SMS"):
+def graduated(price_list, valid_from=None, code="SMS"):
     return RateFactory(
         price_list=price_list,
         code=code,
         model=Rate.Model.GRADUATED,
         unit_price=None,
         tiers=GRADUATED_TIERS,
-        valid_from=valid_from,
+        valid_from=valid_from or at("2026-01-01T00:00"),
     )
 
 
@@ -107,7 +107,7 @@ def test_a_rate_change_inside_an_hour_cuts_the_period_and_tiers_restart(customer
         ],
     )
     lines = summary(customer)["lines"]
-    assert [(l["from"], l["to"], l["quantity"], l["records"], l["amount"]) for l in lines] == [
+    assert [(ln["from"], ln["to"], ln["quantity"], ln["records"], ln["amount"]) for ln in lines] == [
         ("2026-03-01T00:00:00Z", "2026-03-10T10:30:00Z", "1500.000000", 2, "70.00"),
         ("2026-03-10T10:30:00Z", "2026-04-01T00:00:00Z", "1500.000000", 2, "70.00"),
     ]
@@ -134,7 +134,7 @@ def test_a_membership_change_cuts_the_period_and_each_stretch_is_priced_by_its_l
         ],
     )
     lines = summary(customer)["lines"]
-    assert [(l["from"], l["to"], l["quantity"], l["amount"], l["rate"]["id"]) for l in lines] == [
+    assert [(ln["from"], ln["to"], ln["quantity"], ln["amount"], ln["rate"]["id"]) for ln in lines] == [
         ("2026-03-01T00:00:00Z", "2026-03-10T12:15:00Z", "10.000000", "1.00", str(default_rate.pk)),
         ("2026-03-10T12:15:00Z", "2026-03-20T00:00:00Z", "20.000000", "0.20", str(vip_rate.pk)),
         ("2026-03-20T00:00:00Z", "2026-04-01T00:00:00Z", "10.000000", "1.00", str(default_rate.pk)),
@@ -148,7 +148,7 @@ def test_a_stretch_without_records_gives_no_line(customer):
     RateFactory(price_list=price_list, unit_price=Decimal("2"), valid_from=at("2026-03-15T00:00"))
     submit(customer, [("SMS", 3, at("2026-03-20T00:00"))])
     lines = summary(customer)["lines"]
-    assert [(l["from"], l["amount"]) for l in lines] == [("2026-03-15T00:00:00Z", "6.00")]
+    assert [(ln["from"], ln["amount"]) for ln in lines] == [("2026-03-15T00:00:00Z", "6.00")]
 
 
 def test_codes_without_a_rate_are_reported_unpriced_never_priced_at_zero(customer):
@@ -172,7 +172,7 @@ def test_codes_without_a_rate_are_reported_unpriced_never_priced_at_zero(custome
         {"code": "MMS", "quantity": "3.500000", "records": 2},
         {"code": "SMS", "quantity": "4.000000", "records": 1},
     ]
-    assert [(l["code"], l["quantity"]) for l in body["lines"]] == [("SMS", "1.000000")]
+    assert [(ln["code"], ln["quantity"]) for ln in body["lines"]] == [("SMS", "1.000000")]
 
 
 def test_each_line_is_rounded_once_half_up_and_totals_sum_rounded_lines_per_currency(customer):
@@ -193,7 +193,7 @@ def test_each_line_is_rounded_once_half_up_and_totals_sum_rounded_lines_per_curr
         ],
     )
     body = summary(customer)
-    assert [(l["code"], l["currency"], l["amount"]) for l in body["lines"]] == [
+    assert [(ln["code"], ln["currency"], ln["amount"]) for ln in body["lines"]] == [
         ("A", "EUR", "0.03"),
         ("B", "EUR", "0.02"),
         ("C", "JPY", "3"),
@@ -219,11 +219,11 @@ def test_only_records_whose_time_from_lies_in_the_period_count_at_both_partial_e
         ],
     )
     lines = summary(customer, at("2026-03-01T10:15"), at("2026-03-02T17:45"))["lines"]
-    assert [(l["from"], l["to"], l["quantity"], l["records"]) for l in lines] == [
+    assert [(ln["from"], ln["to"], ln["quantity"], ln["records"]) for ln in lines] == [
         ("2026-03-01T10:15:00Z", "2026-03-02T17:45:00Z", "14.000000", 3)
     ]
     inside_one_hour = summary(customer, at("2026-03-01T10:10"), at("2026-03-01T10:20"))["lines"]
-    assert [(l["quantity"], l["records"]) for l in inside_one_hour] == [("3.000000", 2)]
+    assert [(ln["quantity"], ln["records"]) for ln in inside_one_hour] == [("3.000000", 2)]
 
 
 def test_lines_are_ordered_by_code_then_from_and_quantities_have_six_places(customer):
@@ -233,7 +233,7 @@ def test_lines_are_ordered_by_code_then_from_and_quantities_have_six_places(cust
         RateFactory(price_list=price_list, code=code, unit_price=Decimal("2"), valid_from=at("2026-03-15T00:00"))
     submit(customer, [(code, "0.000001", at(f"2026-03-{day}T00:00")) for code in ("ZZ", "AA") for day in (10, 20)])
     lines = summary(customer)["lines"]
-    assert [(l["code"], l["from"][:10], l["quantity"]) for l in lines] == [
+    assert [(ln["code"], ln["from"][:10], ln["quantity"]) for ln in lines] == [
         ("AA", "2026-03-01", "0.000001"),
         ("AA", "2026-03-15", "0.000001"),
         ("ZZ", "2026-03-01", "0.000001"),
@@ -251,7 +251,7 @@ def test_other_customers_records_do_not_count(customer):
     RateFactory(price_list=PriceListFactory(currency="EUR"), unit_price=Decimal("1"))
     submit(CustomerFactory(), [("SMS", 5, at("2026-03-02T00:30"))])
     submit(customer, [("SMS", 1, at("2026-03-02T00:30"))])
-    assert [l["quantity"] for l in summary(customer)["lines"]] == ["1.000000"]
+    assert [ln["quantity"] for ln in summary(customer)["lines"]] == ["1.000000"]
 
 
 def test_the_summary_costs_the_same_queries_for_a_month_of_hours_and_many_boundaries(
@@ -264,7 +264,7 @@ def test_the_summary_costs_the_same_queries_for_a_month_of_hours_and_many_bounda
     submit(customer, [("SMS", 1, at("2026-03-01T00:00") + timedelta(minutes=37 * i)) for i in range(1200)])
     with django_assert_max_num_queries(8):
         body = summary(customer, at("2026-03-01T00:10"), at("2026-03-31T23:50"))
-    assert sum(l["records"] for l in body["lines"]) == sum(
+    assert sum(ln["records"] for ln in body["lines"]) == sum(
         1
         for i in range(1200)
         if at("2026-03-01T00:10") <= at("2026-03-01T00:00") + timedelta(minutes=37 * i) < at("2026-03-31T23:50")
