@@ -159,7 +159,7 @@ class BillViewSet(ResourceViewSet):
         responses={(200, "application/pdf"): OpenApiResponse(OpenApiTypes.BINARY, description="The statement.")},
         filters=False,
     )
-    @action(detail=True, methods=["get"], renderer_classes=[PDFRenderer, JSONRenderer], filterset_class=None)
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, PDFRenderer], filterset_class=None)
     def pdf(self, request, *args, **kwargs):
         bill = self.get_object()
         response = HttpResponse(statement_pdf(bill), content_type="application/pdf")
@@ -168,6 +168,6 @@ class BillViewSet(ResourceViewSet):
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
-        if response.status_code >= 400 and isinstance(getattr(response, "data", None), dict):
-            response["Content-Type"] = PROBLEM_CONTENT_TYPE
+        if response.status_code >= 400 and isinstance(response, Response):  # an error asked for as PDF
+            response.content_type = PROBLEM_CONTENT_TYPE
         return response
