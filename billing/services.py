@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -23,38 +23,12 @@ from django.utils import timezone
 from billing.errors import PeriodBilled
 from billing.models import Bill, BillLine
 from billing.numbering import bill_numbers_take
+from billing.periods import period_validate
 from billing.summary import Summary, billing_summaries
-from billingengine.errors import InvalidInput, NotFound
+from billingengine.errors import NotFound
 from customers.models import Customer
 
 logger = logging.getLogger("billingengine.billing")
-
-MAX_PERIOD = timedelta(days=366)
-
-
-def period_validate(*, start: datetime, end: datetime, must_have_ended: bool, now: datetime | None = None) -> None:
-    """Raise `InvalidInput` when [start, end) is not a period that can be summarised (or, *must_have_ended*,
-    billed): reversed or empty (`period_reversed`), over 366 days (`period_too_long`), not ended yet
-    (`period_not_ended`)."""
-    if end <= start:
-        raise InvalidInput(
-            f"'to' ({end.isoformat()}) must be later than 'from' ({start.isoformat()}).",
-            code="period_reversed",
-            field="to",
-        )
-    if end - start > MAX_PERIOD:
-        raise InvalidInput(
-            f"The period is {(end - start).days} days long; at most 366 days can be summarised or billed at once.",
-            code="period_too_long",
-            field="to",
-        )
-    now = now or timezone.now()
-    if must_have_ended and end > now:
-        raise InvalidInput(
-            f"The period has not ended: 'to' ({end.isoformat()}) is later than now ({now.isoformat()}).",
-            code="period_not_ended",
-            field="to",
-        )
 
 
 @dataclass

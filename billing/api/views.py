@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
@@ -18,6 +14,7 @@ from billing import services
 from billing.api.serializers import BillingSummarySerializer, BillSerializer, PeriodSerializer
 from billing.filters import BillFilterSet
 from billing.models import Bill
+from billing.periods import parse_period
 from billing.representation import bill_representation, summary_representation
 from billing.statement import statement_pdf
 from billing.summary import billing_summary
@@ -26,46 +23,6 @@ from billingengine.api.serializers import CreatedSerializer
 from billingengine.api.views import ResourceViewSet
 from billingengine.errors import InvalidInput
 from customers.models import Customer
-
-
-def parse_period(data: Any) -> tuple[datetime, datetime]:
-    """Return (from, to) read from query parameters or a JSON body, or raise `InvalidInput` listing every problem
-    (`period_required` when one is missing)."""
-    if not hasattr(data, "get"):
-        raise InvalidInput('The body must be an object: {"from": ..., "to": ...}.', code="invalid")
-    errors = []
-    values = {}
-    for name in ("from", "to"):
-        raw = data.get(name)
-        if raw is None or raw == "":
-            errors.append({"field": name, "code": "required", "detail": "This field is required."})
-            continue
-        moment = None
-        if isinstance(raw, str):
-            try:
-                moment = parse_datetime(raw.strip())
-            except ValueError:
-                moment = None
-        if moment is None or moment.tzinfo is None:
-            errors.append(
-                {
-                    "field": name,
-                    "code": "invalid",
-                    "detail": "Must be an RFC 3339 timestamp with an offset, e.g. 2026-03-01T00:00:00Z.",
-                }
-            )
-            continue
-        try:
-            values[name] = moment.astimezone(UTC)
-        except (OverflowError, ValueError):
-            errors.append({"field": name, "code": "invalid", "detail": "Out of the supported range of dates."})
-    if errors:
-        code = "period_required" if all(e["code"] == "required" for e in errors) else "invalid"
-        first = errors[0]
-        more = f" (and {len(errors) - 1} more problem(s), listed in errors)" if len(errors) > 1 else ""
-        raise InvalidInput(f"{first['field']}: {first['detail']}{more}", code=code, errors=errors)
-    return values["from"], values["to"]
-
 
 _PERIOD_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.DATETIME, required=True, description="Start (inclusive)."),
