@@ -140,8 +140,11 @@ def billing_summaries(*, customers: Sequence[Customer], start: datetime, end: da
     stretches = _period_usage(list(by_id), start, end, usage)
     late_usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])
     late_stretches = _late_usage(by_id, start, end, late_usage)
+    snapshots: dict[UUID, dict] = {}  # rate id -> the lines' "rate" block (shared by the lines of one rate)
     return {
-        pk: _assemble(customer, start, end, stretches.get(pk, {}), usage, late_stretches.get(pk, {}), late_usage)
+        pk: _assemble(
+            customer, start, end, stretches.get(pk, {}), usage, late_stretches.get(pk, {}), late_usage, snapshots
+        )
         for pk, customer in by_id.items()
     }
 
@@ -385,6 +388,7 @@ def _assemble(
     usage: dict,
     late_stretches: dict[str, list[Stretch]],
     late_usage: dict,
+    snapshots: dict,
 ) -> Summary:
     lines: list[Line] = []
     unpriced: dict[str, list] = defaultdict(lambda: [Decimal(0), 0])
@@ -401,7 +405,7 @@ def _assemble(
                         entry[0] += quantity
                         entry[1] += records
                         continue
-                    lines.append(_line(code, span, quantity, records, late))
+                    lines.append(_line(code, span, quantity, records, late, snapshots))
     lines.sort(key=lambda line: (line.code, line.start, line.late))
     totals_by_currency: dict[str, Decimal] = defaultdict(Decimal)
     for line in lines:
@@ -417,7 +421,7 @@ def _assemble(
     )
 
 
-def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool) -> Line:
+def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool, snapshots: dict) -> Line:
     rate, price_list = span.rate, span.price_list
     currency = price_list.currency
     priced = price(rate, quantity)
@@ -439,7 +443,7 @@ def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool)
         records=records,
         currency=currency,
         amount=round_money(priced.amount, currency),
-        rate=rate_snapshot(span),
+        rate=snapshots[rate.pk] if rate.pk in snapshots else snapshots.setdefault(rate.pk, rate_snapshot(span)),
         rate_id=rate.pk,
         tiers=tiers,
         late=late,
