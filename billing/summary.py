@@ -155,90 +155,40 @@ def billing_summaries(*, customers: Sequence[Customer], start: datetime, end: da
 def _period_usage(
     customer_ids: list[UUID], start: datetime, end: datetime, usage: dict
 ) -> dict[UUID, dict[str, list[Stretch]]]:
-    """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches."""
-    first_whole, last_whole = hour_ceil(start), hour_floor(end)
-    rollup = list(
-        UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=first_whole, hour__lt=last_whole)
+    """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches.
+
+    Each stretch (clipped to the period) is its whole UTC hours, summed from the rollup, plus the partial
+    hours at its ends (at the period's edges, or where a boundary falls inside an hour), summed from the raw
+    records: one query for each, however many customers, codes, stretches and hours.
+    """
+    pairs = (
+        UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=hour_floor(start), hour__lt=hour_ceil(end))
         .order_by()
-        .values_list("customer_id", "code", "hour", "quantity", "records")
-    )
-    # Codes of the partial hours at the edges are not in the whole-hour rows; the edge rows of the rollup
-    # (which cover them) tell which codes to ask the resolver about.
-    edge_hours = []
-    if start < first_whole or first_whole > last_whole:
-        edge_hours.append(hour_floor(start))
-    if last_whole < end and first_whole <= last_whole:
-        edge_hours.append(last_whole)
-    edge_codes = (
-        set(
-            UsageRollup.objects.filter(customer_id__in=customer_ids, hour__in=edge_hours)
-            .order_by()
-            .values_list("customer_id", "code")
-        )
-        if edge_hours
-        else set()
+        .values_list("customer_id", "code")
+        .distinct()
     )
     codes_of: dict[UUID, set[str]] = defaultdict(set)
-    for customer_id, code, *_ in rollup:
+    for customer_id, code in pairs:
         codes_of[customer_id].add(code)
-    for customer_id, code in edge_codes:
-        codes_of[customer_id].add(code)
-    all_codes = sorted(set().union(*codes_of.values())) if codes_of else []
-    if not all_codes:
+    if not codes_of:
         return {}
+    all_codes = sorted(set().union(*codes_of.values()))
     stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
-
-    # Whole hours inside one stretch come from the rollup; an hour a boundary cuts is read from the records.
-    cut: dict[tuple[UUID, str], set[datetime]] = defaultdict(set)
-    with localcontext(prec=_PREC):
-        for customer_id, code, hour, quantity, records in rollup:
-            spans = stretches[customer_id][code]
-            index = _stretch_containing(spans, hour, hour + _HOUR)
-            if index is None:
-                cut[(customer_id, code)].add(hour)
-            else:
-                total = usage[(customer_id, code, index)]
-                total[0] += quantity
-                total[1] += records
-
-    raw_ranges: dict[tuple[UUID, str], list[tuple[datetime, datetime]]] = {}
-    edges = _edge_ranges(start, end)
+    whole, partial = [], []
     for customer_id, codes in codes_of.items():
         for code in codes:
-            ranges = list(edges) + [(h, h + _HOUR) for h in sorted(cut.get((customer_id, code), ()))]
-            if ranges:
-                raw_ranges[(customer_id, code)] = ranges
-    segments = [
-        (customer_id, code, index, lo, hi, None)
-        for (customer_id, code), ranges in raw_ranges.items()
-        for lo, hi in ranges
-        for index, lo, hi in _split(stretches[customer_id][code], lo, hi)
-    ]
-    _add_segment_usage(segments, usage)
+            for index, span in enumerate(stretches[customer_id][code]):
+                lo, hi = max(span.start, start), min(span.end, end)
+                first, last = hour_ceil(lo), hour_floor(hi)
+                if first < last:
+                    whole.append((customer_id, code, index, first, last, None))
+                    parts = [(lo, first), (last, hi)]
+                else:
+                    parts = [(lo, hi)]
+                partial += [(customer_id, code, index, a, b, None) for a, b in parts if a < b]
+    _add_segment_usage(whole, usage, rollup=True)
+    _add_segment_usage(partial, usage)
     return stretches
-
-
-def _edge_ranges(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """Return the parts of [start, end) outside whole UTC hours."""
-    first_whole, last_whole = hour_ceil(start), hour_floor(end)
-    if first_whole >= last_whole:
-        return [(start, end)] if first_whole > last_whole or start < first_whole or last_whole < end else []
-    ranges = []
-    if start < first_whole:
-        ranges.append((start, first_whole))
-    if last_whole < end:
-        ranges.append((last_whole, end))
-    return ranges
-
-
-def _stretch_containing(spans: list[Stretch], lo: datetime, hi: datetime) -> int | None:
-    """Return the index of the stretch holding all of [lo, hi), or None when a boundary cuts it."""
-    for index, span in enumerate(spans):
-        if span.start <= lo and hi <= span.end:
-            return index
-        if span.end > lo:
-            return None
-    return None
 
 
 def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[int, datetime, datetime]]:
@@ -249,9 +199,10 @@ def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[i
             yield index, a, b
 
 
-def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
-    """Add the raw records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]."""
-    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments])
+def _add_segment_usage(segments: list[tuple], usage: dict, *, rollup: bool = False) -> None:
+    """Add the records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]
+    (with *rollup*, the segments are whole hours, summed from the hourly rollup)."""
+    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments], rollup=rollup)
     with localcontext(prec=_PREC):
         for i, _, quantity, count in rows:
             customer_id, code, key, *_ = segments[i]
@@ -260,31 +211,38 @@ def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
             total[1] += count
 
 
-def _segment_sums(segments: list[tuple]) -> list[tuple[int, str, Decimal, int]]:
+def _segment_sums(segments: list[tuple], *, rollup: bool = False) -> list[tuple[int, str, Decimal, int]]:
     """Return (segment index, code, quantity, records) of the raw records in each segment: one query.
 
     A segment is (customer_id, code, from, to, epoch): the customer's records with time_from in [from, to),
     of that code (None: per code, every code) and of that billing epoch (None: any epoch). All segments of
-    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index).
+    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index). With
+    *rollup*, the segments are whole UTC hours of one code each, summed from the hourly rollup instead.
     """
     if not segments:
         return []
     with_epoch = segments[0][4] is not None
     any_code = segments[0][1] is None
-    table = connection.ops.quote_name(DataRecord._meta.db_table)
-    condition = "r.customer_id = s.c AND r.time_from >= s.lo AND r.time_from < s.hi"
+    model = UsageRollup if rollup else DataRecord
+    table = connection.ops.quote_name(model._meta.db_table)
+    moment, count = ("hour", "sum(r.records)") if rollup else ("time_from", "count(*)")
+    condition = f"r.customer_id = s.c AND r.{moment} >= s.lo AND r.{moment} < s.hi"
     if not any_code:
         condition += " AND r.code = s.k"
     if with_epoch:
         condition += " AND r.billing_epoch = s.e"
-    select = f"SELECT s.i, r.code, sum(r.quantity), count(*) FROM s JOIN {table} r ON {condition} GROUP BY s.i, r.code"
+    select = f"SELECT s.i, r.code, sum(r.quantity), {count} FROM s JOIN {table} r ON {condition} GROUP BY s.i, r.code"
     if connection.vendor == "postgresql":
         payload = orjson.dumps(
             [{"i": i, "c": c, "k": code, "lo": lo, "hi": hi, "e": e} for i, (c, code, lo, hi, e) in enumerate(segments)]
         ).decode()
+        # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
+        # row count, hash-join a sequential scan of every record).
         sql = (
-            "WITH s AS (SELECT * FROM json_to_recordset(%s::json) "
-            "AS x(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int)) " + select
+            "SELECT s.i, a.code, a.q, a.n "
+            "FROM json_to_recordset(%s::json) AS s(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int) "
+            f"CROSS JOIN LATERAL (SELECT r.code, sum(r.quantity) AS q, {count} AS n FROM {table} r "
+            f"WHERE {condition} GROUP BY r.code) AS a"
         )
         batches = [(sql, [payload])]
     else:
