@@ -119,10 +119,10 @@ class PriceList(models.Model):
     def scope(self) -> str:
         """Return "customer", "group" or "default": whom the list prices."""
         if self.customer_id is not None:
-            return self.Scope.CUSTOMER.value
+            return "customer"
         if self.group_id is not None:
-            return self.Scope.GROUP.value
-        return self.Scope.DEFAULT.value
+            return "group"
+        return "default"
 
     def clean(self) -> None:
         if self.group_id is not None and self.customer_id is not None:

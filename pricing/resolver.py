@@ -21,10 +21,12 @@ from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from groups.models import Membership
 from pricing.models import PriceList, Rate
+
+_RATE_PRICE_LIST = Rate._meta.get_field("price_list")
 
 #: Customers read per round of queries (keeps the IN lists and the memory of one round bounded).
 CHUNK_SIZE = 10_000
@@ -98,7 +100,12 @@ def rate_stretches(
 def explain(*, customer_id: UUID, at: datetime, code: str | None = None) -> list[ExplainItem]:
     """Explain the choice for *customer_id* at *at*: per code (the given one, else every code a candidate list
     prices at that moment), the rate chosen and each candidate list with its outcome, in the walk's order."""
-    catalogue = _Catalogue(start=at, end=at + timedelta(microseconds=1), codes=None if code is None else [code])
+    try:
+        end = at + timedelta(microseconds=1)
+    except OverflowError:  # the last microsecond of year 9999: answered as at the one before
+        end = at
+        at = at - timedelta(microseconds=1)
+    catalogue = _Catalogue(start=at, end=end, codes=None if code is None else [code])
     timeline = catalogue.load([customer_id])[customer_id]
     lists = timeline.candidates_at(at, catalogue)
     codes = [code] if code is not None else sorted({c for pl in lists for c in catalogue.codes_of(pl.id)})
@@ -111,7 +118,16 @@ def explain(*, customer_id: UUID, at: datetime, code: str | None = None) -> list
             for pl, rate in walk
         ]
         items.append(ExplainItem(item_code, winner[1], winner[0], candidates))
+    _annotate_valid_to([item.rate for item in items if item.rate is not None])
     return items
+
+
+def _annotate_valid_to(rates: list[Rate]) -> None:
+    """Set `valid_to` on *rates* with one query (the loader only knows the rates that start before its end)."""
+    if rates:
+        ends = dict(Rate.objects.filter(pk__in=[r.pk for r in rates]).with_valid_to().values_list("pk", "valid_to"))
+        for rate in rates:
+            rate.valid_to = ends[rate.pk]
 
 
 # -- the walk ---------------------------------------------------------------------------------------------------
@@ -128,7 +144,8 @@ def _winner(
     lists: Iterable[PriceList], code: str, at: datetime, catalogue: _Catalogue
 ) -> tuple[PriceList | None, Rate | None]:
     """Return the first list of the walk holding a rate of *code* valid at *at*, and that rate."""
-    for pl, rate in _walk(lists, code, at, catalogue):
+    for pl in lists:  # the walk of `_walk`, stopping at the first list with a rate
+        rate = catalogue.rate_at(pl.id, code, at)
         if rate is not None:
             return pl, rate
     return None, None
@@ -168,6 +185,12 @@ class _Catalogue:
         # list id -> code -> (sorted valid_froms, rates in the same order)
         self.rates: dict[UUID, dict[str, tuple[list[datetime], list[Rate]]]] = {}
         self.boundaries: dict[UUID, list[datetime]] = {}  # list id -> valid_froms inside (start, end)
+        self.lists: dict[UUID, PriceList] = {}
+        # Moments at which some loaded rate starts (and the range's start): between two of them every loaded
+        # list's rates stay the same. Memos of the candidate lists and of the walk's answers (see `stretches`).
+        self.epochs: list[datetime] = [start]
+        self._candidates: dict[tuple, list[PriceList]] = {}
+        self._winners: dict[tuple, tuple[PriceList | None, Rate | None]] = {}
 
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
         """Read the memberships and own lists of *customer_ids*, and the lists and rates they may use."""
@@ -204,6 +227,7 @@ class _Catalogue:
                 group_lists[pl.group_id].append(pl)
             else:
                 default_lists.append(pl)
+        self.lists.update((pl.id, pl) for pl in lists)
         self.default_lists = _by_priority(default_lists)
         self.group_lists.update({g: _by_priority(items) for g, items in group_lists.items()})
         for customer_id, items in own.items():
@@ -224,8 +248,19 @@ class _Catalogue:
         missing = [i for i in list_ids if i not in self.rates]
         if not missing:
             return
-        rates = Rate.objects.filter(price_list_id__in=missing, valid_from__lt=self.end).order_by(
-            "price_list_id", "code", "valid_from"
+        # The rates starting inside the range, and for each code the one in force at its start; older ones
+        # cannot apply (one correlated lookup per (list, code), served by the unique index).
+        in_force_at_start = (
+            Rate.objects.filter(
+                price_list_id=OuterRef("price_list_id"), code=OuterRef("code"), valid_from__lte=self.start
+            )
+            .order_by("-valid_from")
+            .values("valid_from")[:1]
+        )
+        rates = (
+            Rate.objects.filter(price_list_id__in=missing, valid_from__lt=self.end)
+            .filter(Q(valid_from__gt=self.start) | Q(valid_from=Subquery(in_force_at_start)))
+            .order_by("price_list_id", "code", "valid_from")
         )
         if self.codes is not None:
             rates = rates.filter(code__in=self.codes)
@@ -233,14 +268,16 @@ class _Catalogue:
             self.rates[list_id] = {}
             self.boundaries[list_id] = []
         for rate in rates:
+            _RATE_PRICE_LIST.set_cached_value(rate, self.lists[rate.price_list_id])  # no query for rate.price_list
             froms, items = self.rates[rate.price_list_id].setdefault(rate.code, ([], []))
             froms.append(rate.valid_from)
             items.append(rate)
             if self.start < rate.valid_from:
                 self.boundaries[rate.price_list_id].append(rate.valid_from)
-        # valid_to of each loaded rate, where the next one was loaded too (the API annotates it otherwise).
-        for by_code in self.rates.values():
-            for froms, items in by_code.values():
+        self.epochs = sorted({*self.epochs, *(m for i in missing for m in self.boundaries[i])})
+        # valid_to of each loaded rate whose next one was loaded too.
+        for list_id in missing:
+            for froms, items in self.rates[list_id].values():
                 for rate, following in zip(items, froms[1:], strict=False):
                     rate.valid_to = following
 
@@ -258,7 +295,15 @@ class _Catalogue:
         return items[index] if index >= 0 else None
 
     def stretches(self, timeline: _Timeline) -> dict[str, list[Stretch]]:
-        """Return the stretches of every code for one customer's timeline."""
+        """Return the stretches of every code for one customer's timeline.
+
+        The range is cut where the customer's candidate lists change (a membership starts or ends) and where a
+        rate of one of them starts; each piece is walked once per code. The walk's answer depends only on the
+        candidate lists and on which rates are in force, so it is remembered per (candidate lists, code, rate
+        epoch) and shared by every customer with the same candidates: a large book costs a few walks, not one
+        per customer.
+        """
+        own = tuple(pl.id for pl in timeline.own_lists)
         all_lists = {pl.id: pl for pl in timeline.own_lists}
         for group_id, _joined, _left in timeline.memberships:
             all_lists.update((pl.id, pl) for pl in self.group_lists.get(group_id, ()))
@@ -276,9 +321,17 @@ class _Catalogue:
         moments = sorted(cuts)
         out: dict[str, list[Stretch]] = {code: [] for code in codes}
         for begin, finish in pairwise(moments):
-            lists = timeline.candidates_at(begin, self)
+            groups = frozenset(timeline.groups_at(begin))
+            lists = self._candidates.get((own, groups))
+            if lists is None:
+                lists = self._candidates[(own, groups)] = timeline.candidates_at(begin, self)
+            epoch = self.epochs[bisect_right(self.epochs, begin) - 1]
             for code in codes:
-                price_list, rate = _winner(lists, code, begin, self)
+                key = (own, groups, code, epoch)
+                found = self._winners.get(key)
+                if found is None:
+                    found = self._winners[key] = _winner(lists, code, begin, self)
+                price_list, rate = found
                 stretches = out[code]
                 if stretches and stretches[-1].rate is rate:
                     previous = stretches[-1]

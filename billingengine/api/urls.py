@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from billing.api.urls import urlpatterns as billing_urlpatterns
 from billing.api.views import BillViewSet
 from customers.api.views import CustomerViewSet
 from groups.api.views import GroupViewSet
+from pricing.api.views import CustomerRatesView, PriceListViewSet, RateViewSet
 from records.api.views import DataRecordViewSet
 
 
@@ -25,7 +27,13 @@ router = OptionalSlashRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("groups", GroupViewSet, basename="group")
 router.register("records", DataRecordViewSet, basename="record")
+router.register("price-lists", PriceListViewSet, basename="price-list")
+router.register(r"price-lists/(?P<price_list_id>[^/.]+)/rates", RateViewSet, basename="rate")
 router.register("bills", BillViewSet, basename="bill")
 
 app_name = "api"
-urlpatterns = [*router.urls, *billing_urlpatterns]
+urlpatterns = [
+    *router.urls,
+    re_path(r"^customers/(?P<customer_id>[^/.]+)/rates/?$", CustomerRatesView.as_view(), name="customer-rates"),
+    *billing_urlpatterns,
+]

@@ -167,6 +167,19 @@ def test_membership_and_rate_boundaries_cut_the_stretches_at_the_exact_instants(
         assert chosen(customer, stretch.end - US) == stretch.rate
 
 
+def test_only_the_rate_in_force_at_the_start_and_later_ones_apply(customer):
+    pl = PriceListFactory()
+    for month in (1, 2, 3):
+        RateFactory(price_list=pl, valid_from=datetime(2025, month, 1, tzinfo=UTC), unit_price=f"0.0{month}")
+    in_force = RateFactory(price_list=pl, valid_from=datetime(2025, 4, 1, tzinfo=UTC), unit_price="0.04")
+    later = RateFactory(price_list=pl, valid_from=START + timedelta(days=1), unit_price="0.05")
+    RateFactory(price_list=pl, valid_from=END, unit_price="0.06")  # starts when the range ends
+    assert stretches_of(customer) == [(START, later.valid_from, in_force), (later.valid_from, END, later)]
+    assert chosen(customer, START - US) == in_force
+    result = rate_stretches(customer_ids=[customer.pk], start=START, end=END)[customer.pk]["SMS"]
+    assert result[0].rate.valid_to == later.valid_from and result[0].rate.price_list == pl
+
+
 def test_neighbours_with_the_same_rate_are_merged(customer, default_rate):
     group = GroupFactory()  # a group without prices for SMS: joining it changes nothing for SMS
     RateFactory(price_list=PriceListFactory(group=group), code="MMS", valid_from=LONG_AGO)
