@@ -255,3 +255,21 @@ def test_bill_list_is_cursor_paginated_at_a_constant_number_of_queries(api, djan
     assert [b["id"] for b in second["results"]] != [b["id"] for b in first["results"]]
     with django_assert_max_num_queries(6):
         api.get("/api/v1/bills", {"page_size": 5})
+
+
+def test_deleting_a_rate_or_price_list_that_priced_a_bill_is_409_and_deletes_nothing(api, priced):
+    """Bug guarded: pricing's in-use checks answered "not in use" for billed rates, so the delete reached the
+    database's PROTECT and failed with a 500 instead of a 409."""
+    api.post(bills_url(priced), MARCH, format="json")
+    rate = Rate.objects.get()
+    response = api.delete(f"/api/v1/price-lists/{rate.price_list_id}/rates/{rate.pk}")
+    assert response.status_code == 409 and response.json()["code"] == "rate_in_use"
+    response = api.delete(f"/api/v1/price-lists/{rate.price_list_id}")
+    assert response.status_code == 409 and response.json()["code"] == "price_list_in_use"
+    assert Rate.objects.filter(pk=rate.pk).exists()
+
+
+def test_an_unbilled_rate_can_still_be_deleted(api, priced):
+    rate = RateFactory(price_list=PriceList.objects.get(), unit_price=Decimal("1"), valid_from=at("2026-05-01T00:00"))
+    api.post(bills_url(priced), MARCH, format="json")
+    assert api.delete(f"/api/v1/price-lists/{rate.price_list_id}/rates/{rate.pk}").status_code == 204
