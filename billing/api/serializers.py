@@ -82,11 +82,12 @@ class BillingSummarySerializer(serializers.Serializer):
     unpriced = UnpricedSerializer(many=True)
     totals = TotalSerializer(many=True)
 
+    order = ("customer", "from", "to", "lines", "unpriced", "totals")
+
     def get_fields(self):
         fields = super().get_fields()
         fields["from"] = serializers.DateTimeField()
-        order = ("customer", "from", "to", "lines", "unpriced", "totals")
-        return {name: fields[name] for name in order}
+        return {name: fields[name] for name in self.order}
 
 
 class BillSerializer(BillingSummarySerializer):
@@ -97,7 +98,4 @@ class BillSerializer(BillingSummarySerializer):
     status = serializers.ChoiceField(choices=["issued"])
     issued_at = serializers.DateTimeField()
 
-    def get_fields(self):
-        fields = super().get_fields()
-        head = {name: fields.pop(name) for name in ("id", "number", "status", "issued_at")}
-        return {**head, **fields}
+    order = ("id", "number", "status", "issued_at", *BillingSummarySerializer.order)
