@@ -158,8 +158,10 @@ def _period_usage(
     """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches.
 
     Each stretch (clipped to the period) is its whole UTC hours, summed from the rollup, plus the partial
-    hours at its ends (at the period's edges, or where a boundary falls inside an hour), summed from the raw
-    records: one query for each, however many customers, codes, stretches and hours.
+    hours at its ends (at the period's edges, or where a boundary falls inside an hour). In an hour that is
+    cut, only the smaller pieces are read from the records; the largest piece is the hour's rollup minus
+    them (exact decimals; one statement, so one snapshot). One query, whatever the number of customers,
+    codes, stretches and hours; each range of records is read once for all codes.
     """
     pairs = (
         UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=hour_floor(start), hour__lt=hour_ceil(end))
@@ -174,21 +176,71 @@ def _period_usage(
         return {}
     all_codes = sorted(set().union(*codes_of.values()))
     stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
-    whole, partial = [], []
+    plan = _Plan()
     for customer_id, codes in codes_of.items():
         for code in codes:
+            pieces: dict[datetime, list[tuple[datetime, datetime, int]]] = defaultdict(list)  # hour -> pieces
             for index, span in enumerate(stretches[customer_id][code]):
                 lo, hi = max(span.start, start), min(span.end, end)
                 first, last = hour_ceil(lo), hour_floor(hi)
                 if first < last:
-                    whole.append((customer_id, code, index, first, last, None))
-                    parts = [(lo, first), (last, hi)]
-                else:
-                    parts = [(lo, hi)]
-                partial += [(customer_id, code, index, a, b, None) for a, b in parts if a < b]
-    _add_segment_usage(whole, usage, rollup=True)
-    _add_segment_usage(partial, usage)
+                    plan.add(True, customer_id, first, last, code, index, 1)
+                # Each part lies inside one hour (lo and hi may be in neighbouring hours with no whole one between).
+                parts = [(lo, first), (last, hi)] if first <= last else [(lo, hi)]
+                for a, b in parts:
+                    if a < b:
+                        pieces[hour_floor(a)].append((a, b, index))
+            for hour, parts in pieces.items():
+                # The hour's regions: the pieces, and what lies outside the period (not counted).
+                regions = [*parts]
+                if hour < start:
+                    regions.append((hour, start, None))
+                if end < hour + _HOUR:
+                    regions.append((end, hour + _HOUR, None))
+                largest = max(regions, key=lambda r: r[1] - r[0])
+                derived = largest[2] is not None and len(regions) > 1
+                if derived:
+                    plan.add(True, customer_id, hour, hour + _HOUR, code, largest[2], 1)
+                for a, b, index in regions:
+                    if derived and (a, b, index) == largest:
+                        continue
+                    if index is not None:
+                        plan.add(False, customer_id, a, b, code, index, 1)
+                    if derived:
+                        plan.add(False, customer_id, a, b, code, largest[2], -1)
+    plan.apply(usage)
     return stretches
+
+
+class _Plan:
+    """Ranges to sum (rollup hours or raw records) and, per code, where each sum goes: usage[(customer, code,
+    stretch index)] += sign * sum. A range is read once for every code and target."""
+
+    def __init__(self) -> None:
+        self.ranges: dict[tuple, int] = {}  # (rollup, customer, from, to) -> segment index
+        self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (rollup, i, code) -> [(index, sign)]
+
+    def add(self, rollup: bool, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+        i = self.ranges.setdefault((rollup, customer_id, lo, hi), len(self.ranges))
+        self.targets[(rollup, i, code)].append((index, sign))
+
+    def apply(self, usage: dict) -> None:
+        keys = list(self.ranges)
+        segments = {True: [], False: []}
+        positions = {}
+        for key in keys:
+            rollup, customer_id, lo, hi = key
+            positions[(rollup, len(segments[rollup]))] = self.ranges[key]
+            segments[rollup].append((customer_id, None, lo, hi, None))
+        rows = _segment_sums(segments[False], rollup_segments=segments[True])
+        with localcontext(prec=_PREC):
+            for rollup, j, code, quantity, count in rows:
+                i = positions[(rollup, j)]
+                customer_id = keys[i][1]
+                for index, sign in self.targets.get((rollup, i, code), ()):
+                    total = usage[(customer_id, code, index)]
+                    total[0] += sign * quantity
+                    total[1] += sign * count
 
 
 def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[int, datetime, datetime]]:
@@ -199,77 +251,79 @@ def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[i
             yield index, a, b
 
 
-def _add_segment_usage(segments: list[tuple], usage: dict, *, rollup: bool = False) -> None:
-    """Add the records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]
-    (with *rollup*, the segments are whole hours, summed from the hourly rollup)."""
-    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments], rollup=rollup)
+def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
+    """Add the raw records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]."""
+    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments])
     with localcontext(prec=_PREC):
-        for i, _, quantity, count in rows:
+        for _, i, _, quantity, count in rows:
             customer_id, code, key, *_ = segments[i]
             total = usage[(customer_id, code, key)]
             total[0] += quantity
             total[1] += count
 
 
-def _segment_sums(segments: list[tuple], *, rollup: bool = False) -> list[tuple[int, str, Decimal, int]]:
-    """Return (segment index, code, quantity, records) of the raw records in each segment: one query.
+def _segment_sums(
+    segments: list[tuple], *, rollup_segments: list[tuple] = ()
+) -> list[tuple[bool, int, str, Decimal, int]]:
+    """Return (from the rollup, segment index, code, quantity, records) per segment and code: one statement.
 
     A segment is (customer_id, code, from, to, epoch): the customer's records with time_from in [from, to),
     of that code (None: per code, every code) and of that billing epoch (None: any epoch). All segments of
-    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index). With
-    *rollup*, the segments are whole UTC hours of one code each, summed from the hourly rollup instead.
+    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index).
+    *rollup_segments* (customer_id, None, from, to, None) are whole UTC hours summed from the hourly rollup.
     """
-    if not segments:
+    kinds = [(False, segments), (True, list(rollup_segments))]
+    kinds = [(rollup, items) for rollup, items in kinds if items]
+    if not kinds:
         return []
-    with_epoch = segments[0][4] is not None
-    any_code = segments[0][1] is None
-    model = UsageRollup if rollup else DataRecord
-    table = connection.ops.quote_name(model._meta.db_table)
-    moment, count = ("hour", "sum(r.records)") if rollup else ("time_from", "count(*)")
-    condition = f"r.customer_id = s.c AND r.{moment} >= s.lo AND r.{moment} < s.hi"
-    if not any_code:
-        condition += " AND r.code = s.k"
-    if with_epoch:
-        condition += " AND r.billing_epoch = s.e"
-    select = f"SELECT s.i, r.code, sum(r.quantity), {count} FROM s JOIN {table} r ON {condition} GROUP BY s.i, r.code"
-    if connection.vendor == "postgresql":
-        payload = orjson.dumps(
-            [{"i": i, "c": c, "k": code, "lo": lo, "hi": hi, "e": e} for i, (c, code, lo, hi, e) in enumerate(segments)]
-        ).decode()
-        # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
-        # row count, hash-join a sequential scan of every record).
-        sql = (
-            "SELECT s.i, a.code, a.q, a.n "
-            "FROM json_to_recordset(%s::json) AS s(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int) "
-            f"CROSS JOIN LATERAL (SELECT r.code, sum(r.quantity) AS q, {count} AS n FROM {table} r "
-            f"WHERE {condition} GROUP BY r.code) AS a"
-        )
-        batches = [(sql, [payload])]
-    else:
-        meta = DataRecord._meta
-        uuid_field, time_field = meta.get_field("customer_id"), meta.get_field("time_from")
-        batches = []
-        chunk = 5000  # SQLite allows 32,766 parameters per statement
-        for offset in range(0, len(segments), chunk):
-            part = segments[offset : offset + chunk]
-            params: list = []
-            for i, (c, code, lo, hi, e) in enumerate(part, start=offset):
+    postgres = connection.vendor == "postgresql"
+    selects, params = [], []
+    for rollup, items in kinds:
+        model = UsageRollup if rollup else DataRecord
+        table = connection.ops.quote_name(model._meta.db_table)
+        moment, count = ("hour", "sum(r.records)") if rollup else ("time_from", "count(*)")
+        condition = f"r.customer_id = s.c AND r.{moment} >= s.lo AND r.{moment} < s.hi"
+        if items[0][1] is not None:
+            condition += " AND r.code = s.k"
+        if items[0][4] is not None:
+            condition += " AND r.billing_epoch = s.e"
+        flag = "TRUE" if rollup else "FALSE"
+        if postgres:
+            # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
+            # row count, hash-join a sequential scan of every record).
+            selects.append(
+                f"SELECT {flag}, s.i, a.code, a.q, a.n "
+                "FROM json_to_recordset(%s::json) AS s(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int) "
+                f"CROSS JOIN LATERAL (SELECT r.code, sum(r.quantity) AS q, {count} AS n FROM {table} r "
+                f"WHERE {condition} GROUP BY r.code) AS a"
+            )
+            params.append(
+                orjson.dumps(
+                    [{"i": i, "c": c, "k": k, "lo": lo, "hi": hi, "e": e} for i, (c, k, lo, hi, e) in enumerate(items)]
+                ).decode()
+            )
+        else:
+            if len(items) > 5000:  # SQLite allows 32,766 parameters per statement
+                raise ValueError("too many ranges for one SQLite statement")
+            uuid_field, time_field = DataRecord._meta.get_field("customer_id"), DataRecord._meta.get_field("time_from")
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(items))
+            selects.append(
+                f"SELECT {1 if rollup else 0}, s.i, r.code, sum(r.quantity), {count} "
+                f"FROM (SELECT * FROM (WITH s(i, c, k, lo, hi, e) AS (VALUES {values}) SELECT * FROM s)) AS s "
+                f"JOIN {table} r ON {condition} GROUP BY s.i, r.code"
+            )
+            for i, (c, k, lo, hi, e) in enumerate(items):
                 params += [
                     i,
                     uuid_field.get_db_prep_value(c, connection),
-                    code,
+                    k,
                     time_field.get_db_prep_value(lo, connection),
                     time_field.get_db_prep_value(hi, connection),
                     e,
                 ]
-            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(part))
-            batches.append((f"WITH s(i, c, k, lo, hi, e) AS (VALUES {values}) " + select, params))
-    out = []
     with connection.cursor() as cursor:
-        for sql, params in batches:
-            cursor.execute(sql, params)
-            out += [(i, code, _decimal(q), int(n)) for i, code, q, n in cursor.fetchall()]
-    return out
+        cursor.execute(" UNION ALL ".join(selects), params)
+        return [(bool(kind), i, code, _decimal(q), int(n)) for kind, i, code, q, n in cursor.fetchall()]
 
 
 def _decimal(value) -> Decimal:
@@ -304,7 +358,7 @@ def _late_usage(customers: dict[UUID, Customer], start: datetime, end: datetime,
         for customer_id, spans in periods.items()
         for lo, hi in spans
     ]
-    found = {(probes[i][0], code) for i, code, _, _ in _segment_sums(probes)}
+    found = {(probes[i][0], code) for _, i, code, _, _ in _segment_sums(probes)}
     if not found:
         return {}
     customer_ids = sorted({customer_id for customer_id, _ in found}, key=str)

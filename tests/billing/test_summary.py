@@ -270,3 +270,42 @@ def test_the_summary_costs_the_same_queries_for_a_month_of_hours_and_many_bounda
         if at("2026-03-01T00:10") <= at("2026-03-01T00:00") + timedelta(minutes=37 * i) < at("2026-03-31T23:50")
     )
     assert len(body["lines"]) == 10
+
+
+def test_a_stretch_across_one_hour_boundary_without_a_whole_hour_counts_both_partial_hours(customer):
+    """Bug guarded (found by the property test): a stretch from 00:01 to 01:01 was treated as lying in one hour
+    when the larger piece of an hour was derived from the hourly rollup, and its records were lost."""
+    RateFactory(price_list=PriceListFactory(currency="EUR"), unit_price=Decimal("1"))
+    submit(
+        customer,
+        [
+            ("SMS", 1, at("2026-03-01T00:00")),
+            ("SMS", 2, at("2026-03-01T00:30")),
+            ("SMS", 4, at("2026-03-01T01:00:59")),
+            ("SMS", 8, at("2026-03-01T01:01")),
+        ],
+    )
+    lines = summary(customer, at("2026-03-01T00:01"), at("2026-03-01T01:01"))["lines"]
+    assert [(ln["quantity"], ln["records"]) for ln in lines] == [("6.000000", 2)]
+
+
+def test_a_cut_hour_adds_up_whichever_side_is_larger(customer):
+    price_list = PriceListFactory(currency="EUR")
+    RateFactory(price_list=price_list, unit_price=Decimal("1"))
+    RateFactory(price_list=price_list, unit_price=Decimal("10"), valid_from=at("2026-03-05T10:50"))
+    RateFactory(price_list=price_list, unit_price=Decimal("100"), valid_from=at("2026-03-06T10:05"))
+    submit(
+        customer,
+        [
+            ("SMS", 1, at("2026-03-05T10:49:59")),
+            ("SMS", 2, at("2026-03-05T10:50")),
+            ("SMS", 4, at("2026-03-06T10:04:59")),
+            ("SMS", 8, at("2026-03-06T10:05")),
+        ],
+    )
+    lines = summary(customer)["lines"]
+    assert [(ln["quantity"], ln["amount"]) for ln in lines] == [
+        ("1.000000", "1.00"),
+        ("6.000000", "60.00"),
+        ("8.000000", "800.00"),
+    ]
