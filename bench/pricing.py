@@ -208,13 +208,15 @@ def bench_stretches(customers: int) -> None:
         )
         for run in range(3):
             with CaptureQueriesContext(connection) as queries:
-                began = time.perf_counter()
+                began, cpu = time.perf_counter(), time.process_time()
                 result = rate_stretches(customer_ids=ids, start=MONTH_START, end=MONTH_END)
-                seconds = time.perf_counter() - began
+                seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
+            database = sum(float(q["time"]) for q in queries.captured_queries)
             stretches = sum(len(v) for codes in result.values() for v in codes.values())
             unpriced = sum(1 for codes in result.values() for v in codes.values() for s in v if s.rate is None)
             print(
-                f"   run {run + 1}: {seconds:.2f} s, {len(queries)} queries, {len(result):,} customers, "
+                f"   run {run + 1}: {seconds:.2f} s ({cpu:.2f} s CPU in Python, {database:.2f} s in queries), "
+                f"{len(queries)} queries, {len(result):,} customers, "
                 f"{stretches:,} stretches ({unpriced:,} unpriced), {customers / seconds:,.0f} customers/s"
             )
 
@@ -240,7 +242,10 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    print(f"PostgreSQL {DATABASE_URL.rsplit('/', 1)[-1]}, {os.cpu_count()} CPUs")
+    print(
+        f"PostgreSQL {DATABASE_URL.rsplit('/', 1)[-1]}, {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f} at the start (other work on the machine slows every figure)"
+    )
     bench_explain(args.requests)
     bench_stretches(args.customers)
 

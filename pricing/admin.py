@@ -149,11 +149,21 @@ class RateInline(admin.TabularInline):
     form = RateInlineForm
     extra = 1
     can_delete = False
-    fields = ("code", "model", "valid_from", "valid_to_display", "unit_price", "tiers", "package_size", "package_price")
+    fields = (
+        "code",
+        "model",
+        "valid_from",
+        "valid_to_display",
+        "terms_display",
+        "unit_price",
+        "tiers",
+        "package_size",
+        "package_price",
+    )
     ordering = ("code", "valid_from")
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
-        return ("valid_to_display",)
+        return ("valid_to_display", "terms_display")
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # existing rates are shown read-only
@@ -162,7 +172,13 @@ class RateInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).with_valid_to()
+        return super().get_queryset(request).select_related("price_list").with_valid_to()
+
+    @admin.display(description="price")
+    def terms_display(self, rate: Rate) -> str:
+        if "_valid_to" not in rate.__dict__:  # a new row
+            return "—"
+        return _terms(rate, rate.price_list.currency)
 
     @admin.display(description="valid to")
     def valid_to_display(self, rate: Rate) -> str:
@@ -376,7 +392,9 @@ class CustomerWithPricesAdmin(_CustomerAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None):
         fieldsets = list(super().get_fieldsets(request, obj))
         if obj is not None:
-            fieldsets.append(("Prices that apply now", {"fields": ("prices_now",)}))
+            # Before the collapsed "Record" block, if the customer page ends with one.
+            at = len(fieldsets) - 1 if fieldsets and fieldsets[-1][0] == "Record" else len(fieldsets)
+            fieldsets.insert(at, ("Prices that apply now", {"fields": ("prices_now",)}))
         return fieldsets
 
     @admin.display(description="Prices that apply now")

@@ -131,8 +131,10 @@ class PriceListSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         help_text="ISO 4217 code, any case in, upper-case out (e.g. EUR). Cannot change once the list has a rate "
         "(400 currency_immutable).",
     )
-    scope = serializers.CharField(
-        read_only=True, help_text='"customer" when customer_id is set, "group" when group_id is set, else "default".'
+    scope = serializers.ChoiceField(
+        choices=PriceList.Scope.choices,
+        read_only=True,
+        help_text='"customer" when customer_id is set, "group" when group_id is set, else "default".',
     )
     group_id = StrictUUIDField(
         required=False, allow_null=True, help_text="A group's list: it prices the records of the group's members."
@@ -166,7 +168,7 @@ class PriceListSerializer(StrictFieldsMixin, serializers.ModelSerializer):
 class PriceListBriefSerializer(serializers.ModelSerializer):
     """The price list a rate belongs to, in an explanation."""
 
-    scope = serializers.CharField(read_only=True)
+    scope = serializers.ChoiceField(choices=PriceList.Scope.choices, read_only=True)
     group_id = serializers.UUIDField(read_only=True, allow_null=True)
 
     class Meta:

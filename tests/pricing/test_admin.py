@@ -102,7 +102,7 @@ def test_existing_rates_are_read_only_and_a_new_version_can_be_added(admin_clien
     assert page.status_code == 200
     html = page.content.decode()
     assert 'name="rates-0-code"' not in html  # the existing rate has no inputs
-    assert "0.05" in html
+    assert "0.05 EUR per unit" in html
     new = {"code": "SMS", "model": "unit", "unit_price": "0.06", "valid_from_0": "2026-02-01"}
     data = form_data(rates=[new], initial=1, **{"rates-0-id": str(old.pk), "rates-0-price_list": str(pl.pk)})
     response = admin_client.post(url("pricing_pricelist_change", pl.pk), data)
@@ -147,6 +147,7 @@ def test_a_customers_page_shows_the_prices_that_apply_now(admin_client):
     RateFactory(price_list=PriceListFactory(name="VIP prices", group=group), valid_from=T0, unit_price="0.04")
     html = admin_client.get(url("customers_customer_change", customer.pk)).content.decode()
     assert "Prices that apply now" in html
+    assert html.index("Prices that apply now") < html.index(">Record<")  # above the collapsed record block
     assert "0.04 EUR per unit" in html
     assert "VIP prices" in html and "Standard" in html  # applied, and shadowed
 

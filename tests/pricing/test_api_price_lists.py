@@ -298,3 +298,29 @@ def test_timestamps_are_rfc3339(api):
     pl = PriceListFactory()
     data = api.get(f"{URL}/{pl.pk}").json()
     assert datetime.fromisoformat(data["created_at"]).tzinfo == UTC
+
+
+def test_a_group_with_a_price_list_cannot_be_deleted(api):
+    """The list protects its group (the groups API names the conflict; its code is the groups app's)."""
+    group = GroupFactory()
+    PriceListFactory(group=group)
+    response = api.delete(f"/api/v1/groups/{group.pk}")
+    assert response.status_code == 409
+    assert response["Content-Type"] == "application/problem+json"
+    assert type(group).objects.filter(pk=group.pk).exists()
+
+
+def test_deleting_a_customer_deletes_its_own_lists(api):
+    customer = CustomerFactory()
+    RateFactory(price_list=PriceListFactory(customer=customer))
+    assert api.delete(f"/api/v1/customers/{customer.pk}").status_code == 204
+    assert not PriceList.objects.exists()
+
+
+def test_every_problem_of_a_list_is_reported_at_once(api):
+    payload = {"name": "x", "currency": "ZZZ", "group_id": str(uuid.uuid4())}
+    body = problem(api.post(URL, payload, format="json"), 400, "invalid")
+    assert {(e["field"], e["code"]) for e in body["errors"]} == {
+        ("currency", "unknown_currency"),
+        ("group_id", "unknown_group"),
+    }
