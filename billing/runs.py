@@ -18,7 +18,7 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, reset_queries
 
 from billing.periods import period_validate
 from billing.services import bills_issue
@@ -81,6 +81,7 @@ def bill_run(
             report.numbers = (first, numbers[-1])
         if on_batch is not None:
             on_batch(len(batch))
+        reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the run
     return report
 
 
