@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "groups",
     "records",
     "pricing",
+    "billing",
     "axes",
 ]
 

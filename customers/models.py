@@ -69,10 +69,16 @@ class Customer(models.Model):
         max_length=32, null=True, blank=True, validators=[no_control_characters], verbose_name="postal code"
     )
     address_country = CountryField(null=True, blank=True, verbose_name="country", help_text="ISO 3166-1 alpha-2.")
+    billing_epoch = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="How many bills the customer has had; stamped on each data record at submission (late usage).",
+    )
     created_at = models.DateTimeField(auto_now_add=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True, editable=False)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(excluded_fields=["updated_at", "billing_epoch"])
 
     objects = CustomerQuerySet.as_manager()
 
@@ -95,6 +101,15 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.external_id})" if self.external_id else self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # billing_epoch is written only by issuing a bill (an UPDATE under the row lock); saving a copy read
+        # before that must not roll it back, or later records would be billed twice.
+        if not self._state.adding and not kwargs.get("force_insert") and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.attname for f in self._meta.concrete_fields if not f.primary_key and f.name != "billing_epoch"
+            ]
+        super().save(*args, **kwargs)
 
     @property
     def group_ids(self) -> list:

@@ -25,17 +25,17 @@ PRICE_LIST_FIELDS = ("name", "description", "currency", "group_id", "customer_id
 def price_list_in_use(price_list: PriceList) -> bool:
     """Return whether an issued bill was priced with a rate of *price_list*.
 
-    There are no bills yet: billing plugs its check in here, so every door (API, admin, import) refuses then.
+    Bill lines point at their rate (billing's `BillLine.rate`, PROTECT); every door (API, admin, import) asks here.
     """
-    return False
+    return price_list.rates.filter(bill_lines__isnull=False).exists()
 
 
 def rate_in_use(rate: Rate) -> bool:
     """Return whether an issued bill was priced with *rate*.
 
-    There are no bills yet: billing plugs its check in here, so every door (API, admin, import) refuses then.
+    Bill lines point at their rate (billing's `BillLine.rate`, PROTECT); every door (API, admin, import) asks here.
     """
-    return False
+    return rate.bill_lines.exists()
 
 
 def _error(field: str, code: str, detail: str) -> dict[str, str]:

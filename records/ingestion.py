@@ -35,6 +35,7 @@ class RecordRow:
     time_from: datetime
     time_to: datetime | None
     transaction_id: str | None
+    billing_epoch: int  # the customer's number of issued bills at submission: which bill the record goes into
 
     def content(self) -> tuple:
         """Return what makes two submissions of a transaction_id the same record."""
@@ -58,13 +59,13 @@ _PG_INSERT = f"""
 WITH inserted AS (
     INSERT INTO {DataRecord._meta.db_table} (
         id, customer_id, customer_external_id, customer_name, code, quantity,
-        time_from, time_to, transaction_id, created_at
+        time_from, time_to, transaction_id, created_at, billing_epoch
     )
     SELECT id, customer_id, customer_external_id, customer_name, code, quantity,
-           time_from, time_to, transaction_id, statement_timestamp()
+           time_from, time_to, transaction_id, statement_timestamp(), billing_epoch
     FROM json_to_recordset(%s::json) AS r(
         id uuid, customer_id uuid, customer_external_id text, customer_name text, code text, quantity numeric,
-        time_from timestamptz, time_to timestamptz, transaction_id text
+        time_from timestamptz, time_to timestamptz, transaction_id text, billing_epoch integer
     )
     ON CONFLICT (transaction_id) DO NOTHING
     RETURNING id, customer_id, code, quantity, time_from
@@ -88,6 +89,7 @@ def _insert_postgresql(rows: Sequence[RecordRow]) -> set[UUID]:
                 "time_from": r.time_from,
                 "time_to": r.time_to,
                 "transaction_id": r.transaction_id,
+                "billing_epoch": r.billing_epoch,
             }
             for r in rows
         ]
@@ -99,7 +101,7 @@ def _insert_postgresql(rows: Sequence[RecordRow]) -> set[UUID]:
 
 def _insert_portable(rows: Sequence[RecordRow]) -> set[UUID]:
     """Insert row by row (SQLite and others): `ON CONFLICT DO NOTHING` tells which rows went in."""
-    fields = [DataRecord._meta.get_field(name) for name in RECORD_COLUMNS]
+    fields = [DataRecord._meta.get_field(name) for name in (*RECORD_COLUMNS, "billing_epoch")]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(f.column) for f in fields)
     placeholders = ", ".join(["%s"] * len(fields))
@@ -122,6 +124,7 @@ def _insert_portable(rows: Sequence[RecordRow]) -> set[UUID]:
                 row.time_to,
                 row.transaction_id,
                 now,
+                row.billing_epoch,
             )
             cursor.execute(insert, [f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)])
             if cursor.rowcount == 1:

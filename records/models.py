@@ -70,6 +70,12 @@ class DataRecord(models.Model):
         help_text="The integrator's own id of the record; a retry with the same id is not a second record.",
     )
     created_at = models.DateTimeField(auto_now_add=True, editable=False, help_text="When the record was submitted.")
+    billing_epoch = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        editable=False,
+        help_text="How many bills the customer had at submission: a record of a billed period goes on bill N+1.",
+    )
 
     objects = DataRecordQuerySet.as_manager()
 
@@ -92,6 +98,8 @@ class DataRecord(models.Model):
             models.Index(fields=["customer_external_id", "time_from"], name="records_external_time_idx"),
             models.Index(fields=["code", "time_from"], name="records_code_time_idx"),
             models.Index(fields=["time_from", "id"], name="records_time_id_idx"),
+            # Late usage of a bill: the customer's records of its current billing epoch in billed periods.
+            models.Index(fields=["customer_id", "billing_epoch", "time_from"], name="records_customer_epoch_idx"),
         ]
 
     def __str__(self) -> str:

@@ -137,7 +137,7 @@ def _rows(records: Sequence[RecordInput]) -> list[RecordRow]:
         raise RecordsInvalid(unknown)
     rows = []
     for index, (record, new_id) in enumerate(zip(records, uuid7s(len(records)), strict=True)):
-        customer_id, external_id, name = customers[(record.customer_id, record.customer_external_id)]
+        customer_id, external_id, name, epoch = customers[(record.customer_id, record.customer_external_id)]
         rows.append(
             RecordRow(
                 index,
@@ -150,6 +150,7 @@ def _rows(records: Sequence[RecordInput]) -> list[RecordRow]:
                 record.time_from,
                 record.time_to,
                 record.transaction_id,
+                epoch,
             )
         )
     return rows

@@ -71,7 +71,8 @@ class CustomerRef:
 
 
 #: A customer as records snapshot it: (id, external_id, name).
-CustomerRow = tuple[UUID, str | None, str]
+#: (id, external_id, name, billing_epoch) of a customer as records are submitted for it.
+CustomerRow = tuple[UUID, str | None, str, int]
 
 
 class RecordsInvalid(InvalidInput):
@@ -285,7 +286,13 @@ def resolve_customers(refs: Sequence[CustomerRef]) -> tuple[dict[tuple, Customer
 
 
 def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[CustomerRow]:
-    """Return (id, external_id, name) of the customers with any of *external_ids* or *ids*: one query."""
+    """Return (id, external_id, name, billing_epoch) of the customers with any of *external_ids* or *ids*: one
+    query, which holds a SHARE lock on those customers until the records are committed (PostgreSQL).
+
+    The lock orders ingestion and bill issuing (which locks the customer FOR UPDATE and then increments its
+    billing epoch): each record is stamped with the epoch it was submitted in, so it lands in exactly one bill.
+    On SQLite the write transaction already serialises the two.
+    """
     if not external_ids and not ids:
         return []
     if connection.vendor == "postgresql":
@@ -293,9 +300,10 @@ def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[Cust
         table = connection.ops.quote_name(Customer._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id, external_id, name FROM {table} "
+                f"SELECT id, external_id, name, billing_epoch FROM {table} "
                 "WHERE external_id IN (SELECT json_array_elements_text(%s::json)) "
-                "OR id IN (SELECT json_array_elements_text(%s::json)::uuid)",
+                "OR id IN (SELECT json_array_elements_text(%s::json)::uuid) "
+                "ORDER BY id FOR SHARE",  # a fixed lock order: no deadlock with a bill run locking many customers
                 [orjson.dumps(list(external_ids)).decode(), orjson.dumps(list(ids)).decode()],
             )
             return cursor.fetchall()
@@ -304,4 +312,4 @@ def _customers_by_reference(external_ids: set[str], ids: set[UUID]) -> list[Cust
         query |= Q(external_id__in=external_ids)
     if ids:
         query |= Q(id__in=ids)
-    return list(Customer.objects.filter(query).values_list("id", "external_id", "name"))
+    return list(Customer.objects.filter(query).values_list("id", "external_id", "name", "billing_epoch"))

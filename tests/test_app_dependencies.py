@@ -12,7 +12,7 @@ import itertools
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-APPS = ("billingengine", "customers", "groups", "records", "pricing")
+APPS = ("billingengine", "customers", "groups", "records", "pricing", "billing")
 
 
 def _is_door(relative: Path) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from billing.api.urls import urlpatterns as billing_urlpatterns
+from billing.api.views import BillViewSet
 from customers.api.views import CustomerViewSet
 from groups.api.views import GroupViewSet
 from pricing.api.views import CustomerRatesView, PriceListViewSet, RateViewSet
@@ -27,6 +29,7 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("records", DataRecordViewSet, basename="record")
 router.register("price-lists", PriceListViewSet, basename="price-list")
 router.register(r"price-lists/(?P<price_list_id>[^/.]+)/rates", RateViewSet, basename="rate")
+router.register("bills", BillViewSet, basename="bill")
 
 app_name = "api"
 urlpatterns = [
@@ -34,4 +37,5 @@ urlpatterns = [
     # A customer's usage is records' business: served by the records app, so customers need not know records.
     re_path(r"^customers/(?P<pk>[^/.]+)/usage/?$", CustomerUsageView.as_view(), name="customer-usage"),
     re_path(r"^customers/(?P<customer_id>[^/.]+)/rates/?$", CustomerRatesView.as_view(), name="customer-rates"),
+    *billing_urlpatterns,
 ]

@@ -1,0 +1,128 @@
+"""Bill runs: issue a period's bills for every customer with usage (or late usage), batch by batch.
+
+Customers are walked in id order in batches; each batch is one transaction (`bills_issue`), so a run costs a
+few queries per batch rather than per customer, and memory stays flat whatever the number of customers.
+A run that is interrupted (killed, the database restarting) loses at most the batch in flight, which rolls
+back whole (bills, lines, epochs and the number counter together); running it again skips the customers
+already billed for the period, so every customer ends up billed exactly once and the numbers stay gap-free.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from uuid import UUID
+
+from django.db import InterfaceError, OperationalError, close_old_connections, connection, reset_queries
+
+from billing.periods import period_validate
+from billing.services import bills_issue
+from customers.models import Customer
+from records.models import UsageRollup
+from records.querysets import hour_ceil, hour_floor
+
+logger = logging.getLogger("billingengine.billing")
+
+BATCH_SIZE = 500
+#: How often a batch is retried when the database connection fails (e.g. PostgreSQL restarting).
+RETRIES = 6
+RETRY_WAIT = 2.0
+
+
+@dataclass
+class RunReport:
+    """What a bill run did: counts, totals per currency and the failures."""
+
+    customers: int = 0
+    issued: int = 0
+    already_billed: int = 0
+    without_usage: int = 0
+    failed: list[tuple[UUID, str]] = field(default_factory=list)
+    totals: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+    numbers: tuple[str, str] | None = None  # first and last number issued
+
+
+def bill_run(
+    *,
+    start: datetime,
+    end: datetime,
+    customer_ids: list[UUID] | None = None,
+    dry_run: bool = False,
+    batch_size: int = BATCH_SIZE,
+    on_batch: Callable[[int], None] | None = None,
+) -> RunReport:
+    """Issue the bills of [*start*, *end*) for every customer (or those of *customer_ids*) with usage in it.
+
+    *on_batch(n)* is called after each batch with the number of customers it covered (progress).
+    """
+    period_validate(start=start, end=end, must_have_ended=True)
+    report = RunReport()
+    for batch in _batches(customer_ids, batch_size):
+        candidates = _with_possible_usage(batch, start, end)
+        outcome = _issue_with_retries(candidates, start, end, dry_run)
+        report.customers += len(batch)
+        report.without_usage += len(batch) - len(candidates) + len(outcome.empty)
+        report.already_billed += len(outcome.already_billed)
+        report.failed += outcome.failed
+        issued = outcome.previews if dry_run else outcome.issued
+        report.issued += len(issued)
+        for item in issued:
+            for total in item.totals:
+                currency, amount = (total.currency, total.amount) if dry_run else (total["currency"], total["amount"])
+                report.totals[currency] += Decimal(amount)
+        if not dry_run and outcome.issued:
+            numbers = sorted(bill.number for bill in outcome.issued)
+            first = report.numbers[0] if report.numbers else numbers[0]
+            report.numbers = (first, numbers[-1])
+        if on_batch is not None:
+            on_batch(len(batch))
+        reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the run
+    return report
+
+
+def _batches(customer_ids: list[UUID] | None, size: int):
+    """Yield lists of (id, billing_epoch) of the customers, in id order, *size* at a time (keyset paging)."""
+    queryset = Customer.objects.order_by("pk")
+    if customer_ids is not None:
+        queryset = queryset.filter(pk__in=customer_ids)
+    last = None
+    while True:
+        page = queryset.filter(pk__gt=last) if last is not None else queryset
+        rows = list(page.values_list("pk", "billing_epoch")[:size])
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0]
+
+
+def _with_possible_usage(batch: list[tuple[UUID, int]], start: datetime, end: datetime) -> list[UUID]:
+    """Return the customers of *batch* that may have usage to bill: records in the period's hours (rollup),
+    or a bill already (late usage is possible). The summary then decides exactly."""
+    ids = [pk for pk, _ in batch]
+    with_records = set(
+        UsageRollup.objects.filter(customer_id__in=ids, hour__gte=hour_floor(start), hour__lt=hour_ceil(end))
+        .order_by()
+        .values_list("customer_id", flat=True)
+        .distinct()
+    )
+    return [pk for pk, epoch in batch if pk in with_records or epoch > 0]
+
+
+def _issue_with_retries(customer_ids: list[UUID], start: datetime, end: datetime, dry_run: bool):
+    """Issue one batch; when the database connection fails, reconnect and retry (the batch rolled back)."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return bills_issue(customer_ids=customer_ids, start=start, end=end, dry_run=dry_run)
+        except (OperationalError, InterfaceError) as error:
+            if attempt == RETRIES:
+                raise
+            logger.warning("Bill batch failed (%s); reconnecting and retrying in %.0f s", error, RETRY_WAIT)
+            connection.close()
+            close_old_connections()
+            time.sleep(RETRY_WAIT)
+    raise AssertionError("unreachable")

@@ -1,0 +1,475 @@
+"""The billing summary: a customer's records of a period rated by the rate in force at each record's time.
+
+`billing_summary` is the one computation behind the preview endpoint and issued bills (issuing freezes its
+output). Per code the period is cut into the resolver's rate stretches; each stretch with records is one
+line priced on its own quantity and rounded once. Whole UTC hours come from the hourly usage rollup; only
+the partial hours (at the period's edges, and hours a stretch boundary cuts) are read from raw records, so a
+summary costs a constant number of queries whatever the number of records or hours.
+
+Late usage: every record carries the customer's billing epoch at submission (how many bills the customer
+had then). A record of epoch k whose time lies in the period of one of the customer's bills was submitted
+after that bill was issued; bill k+1 (the customer's next) carries it in a line marked late, priced as at
+its own time.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal, localcontext
+from uuid import UUID
+
+import orjson
+from django.db import connection
+
+from billing.money import format_money, format_price
+from customers.models import Customer
+from pricing.amounts import price
+from pricing.currencies import round_money
+from pricing.resolver import Stretch, rate_stretches
+from records.models import DataRecord, UsageRollup
+from records.querysets import hour_ceil, hour_floor
+
+_MICRO = Decimal("0.000001")
+_HOUR = timedelta(hours=1)
+_PREC = 60  # sums of millions of 24-digit quantities exceed the default 28 significant digits
+
+#: The customer fields a summary and a bill show (the bill keeps them as a snapshot).
+CUSTOMER_SNAPSHOT_FIELDS = (
+    "id",
+    "name",
+    "external_id",
+    "tax_id",
+    "vat_id",
+    "address_street",
+    "address_city",
+    "address_zip",
+    "address_country",
+)
+
+
+@dataclass(frozen=True)
+class TierAmount:
+    """The part of a line's quantity that one tier priced."""
+
+    up_to: str | None
+    quantity: Decimal
+    unit_price: str
+    flat_price: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class Line:
+    """One stretch of one code with one rate: its usage and its amount, rounded once."""
+
+    code: str
+    start: datetime
+    end: datetime
+    quantity: Decimal
+    records: int
+    currency: str
+    amount: Decimal
+    rate: dict
+    rate_id: UUID
+    tiers: list[TierAmount]
+    late: bool = False
+
+
+@dataclass(frozen=True)
+class Unpriced:
+    """Usage of a code that no rate priced."""
+
+    code: str
+    quantity: Decimal
+    records: int
+
+
+@dataclass(frozen=True)
+class Total:
+    """The sum of the rounded lines of one currency."""
+
+    currency: str
+    amount: Decimal
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A customer's rated usage of [start, end), plus the late usage its next bill carries."""
+
+    customer: dict
+    start: datetime
+    end: datetime
+    epoch: int
+    lines: list[Line] = field(default_factory=list)
+    unpriced: list[Unpriced] = field(default_factory=list)
+    totals: list[Total] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        """Return whether the summary has no usage at all."""
+        return not self.lines and not self.unpriced
+
+
+def customer_snapshot(customer: Customer) -> dict:
+    """Return the customer's billing details as the summary and the bill show them (JSON-ready)."""
+    out = {}
+    for name in CUSTOMER_SNAPSHOT_FIELDS:
+        value = getattr(customer, name)
+        if name == "id":
+            value = str(value)
+        elif name == "address_country":
+            value = (value.code if hasattr(value, "code") else str(value)) or None if value else None
+        out[name] = value
+    return out
+
+
+def billing_summary(*, customer: Customer, start: datetime, end: datetime) -> Summary:
+    """Return the billing summary of *customer* for the records whose time_from lies in [*start*, *end*)."""
+    return billing_summaries(customers=[customer], start=start, end=end)[customer.pk]
+
+
+def billing_summaries(*, customers: Sequence[Customer], start: datetime, end: datetime) -> dict[UUID, Summary]:
+    """Return the billing summaries of several customers for one period: the same queries as for one."""
+    by_id = {c.pk: c for c in customers}
+    if not by_id:
+        return {}
+    usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])  # (customer, code, i) -> q, n
+    stretches = _period_usage(list(by_id), start, end, usage)
+    late_usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])
+    late_stretches = _late_usage(by_id, start, end, late_usage)
+    snapshots: dict[UUID, dict] = {}  # rate id -> the lines' "rate" block (shared by the lines of one rate)
+    return {
+        pk: _assemble(
+            customer, start, end, stretches.get(pk, {}), usage, late_stretches.get(pk, {}), late_usage, snapshots
+        )
+        for pk, customer in by_id.items()
+    }
+
+
+# -- the period's usage per stretch ------------------------------------------------------------------
+
+
+def _period_usage(
+    customer_ids: list[UUID], start: datetime, end: datetime, usage: dict
+) -> dict[UUID, dict[str, list[Stretch]]]:
+    """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches.
+
+    Each stretch (clipped to the period) is its whole UTC hours, summed from the rollup, plus the partial
+    hours at its ends (at the period's edges, or where a boundary falls inside an hour). In an hour that is
+    cut, only the smaller pieces are read from the records; the largest piece is the hour's rollup minus
+    them (exact decimals; one statement, so one snapshot). One query, whatever the number of customers,
+    codes, stretches and hours; each range of records is read once for all codes.
+    """
+    pairs = (
+        UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=hour_floor(start), hour__lt=hour_ceil(end))
+        .order_by()
+        .values_list("customer_id", "code")
+        .distinct()
+    )
+    codes_of: dict[UUID, set[str]] = defaultdict(set)
+    for customer_id, code in pairs:
+        codes_of[customer_id].add(code)
+    if not codes_of:
+        return {}
+    all_codes = sorted(set().union(*codes_of.values()))
+    stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
+    plan = _Plan()
+    for customer_id, codes in codes_of.items():
+        for code in codes:
+            pieces: dict[datetime, list[tuple[datetime, datetime, int]]] = defaultdict(list)  # hour -> pieces
+            for index, span in enumerate(stretches[customer_id][code]):
+                lo, hi = max(span.start, start), min(span.end, end)
+                first, last = hour_ceil(lo), hour_floor(hi)
+                if first < last:
+                    plan.add(True, customer_id, first, last, code, index, 1)
+                # Each part lies inside one hour (lo and hi may be in neighbouring hours with no whole one between).
+                parts = [(lo, first), (last, hi)] if first <= last else [(lo, hi)]
+                for a, b in parts:
+                    if a < b:
+                        pieces[hour_floor(a)].append((a, b, index))
+            for hour, parts in pieces.items():
+                # The hour's regions: the pieces, and what lies outside the period (not counted).
+                regions = [*parts]
+                if hour < start:
+                    regions.append((hour, start, None))
+                if end < hour + _HOUR:
+                    regions.append((end, hour + _HOUR, None))
+                largest = max(regions, key=lambda r: r[1] - r[0])
+                derived = largest[2] is not None and len(regions) > 1
+                if derived:
+                    plan.add(True, customer_id, hour, hour + _HOUR, code, largest[2], 1)
+                for a, b, index in regions:
+                    if derived and (a, b, index) == largest:
+                        continue
+                    if index is not None:
+                        plan.add(False, customer_id, a, b, code, index, 1)
+                    if derived:
+                        plan.add(False, customer_id, a, b, code, largest[2], -1)
+    plan.apply(usage)
+    return stretches
+
+
+class _Plan:
+    """Ranges to sum (rollup hours or raw records) and, per code, where each sum goes: usage[(customer, code,
+    stretch index)] += sign * sum. A range is read once for every code and target."""
+
+    def __init__(self) -> None:
+        self.ranges: dict[tuple, int] = {}  # (rollup, customer, from, to) -> segment index
+        self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (rollup, i, code) -> [(index, sign)]
+
+    def add(self, rollup: bool, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+        i = self.ranges.setdefault((rollup, customer_id, lo, hi), len(self.ranges))
+        self.targets[(rollup, i, code)].append((index, sign))
+
+    def apply(self, usage: dict) -> None:
+        keys = list(self.ranges)
+        segments = {True: [], False: []}
+        positions = {}
+        for key in keys:
+            rollup, customer_id, lo, hi = key
+            positions[(rollup, len(segments[rollup]))] = self.ranges[key]
+            segments[rollup].append((customer_id, None, lo, hi, None))
+        rows = _segment_sums(segments[False], rollup_segments=segments[True])
+        with localcontext(prec=_PREC):
+            for rollup, j, code, quantity, count in rows:
+                i = positions[(rollup, j)]
+                customer_id = keys[i][1]
+                for index, sign in self.targets.get((rollup, i, code), ()):
+                    total = usage[(customer_id, code, index)]
+                    total[0] += sign * quantity
+                    total[1] += sign * count
+
+
+def _split(spans: list[Stretch], lo: datetime, hi: datetime) -> Iterable[tuple[int, datetime, datetime]]:
+    """Yield (stretch index, from, to) for the parts of [lo, hi) in each stretch."""
+    for index, span in enumerate(spans):
+        a, b = max(lo, span.start), min(hi, span.end)
+        if a < b:
+            yield index, a, b
+
+
+def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
+    """Add the raw records of each (customer, code, key, from, to, epoch) segment to usage[(customer, code, key)]."""
+    rows = _segment_sums([(c, code, lo, hi, epoch) for c, code, _, lo, hi, epoch in segments])
+    with localcontext(prec=_PREC):
+        for _, i, _, quantity, count in rows:
+            customer_id, code, key, *_ = segments[i]
+            total = usage[(customer_id, code, key)]
+            total[0] += quantity
+            total[1] += count
+
+
+def _segment_sums(
+    segments: list[tuple], *, rollup_segments: list[tuple] = ()
+) -> list[tuple[bool, int, str, Decimal, int]]:
+    """Return (from the rollup, segment index, code, quantity, records) per segment and code: one statement.
+
+    A segment is (customer_id, code, from, to, epoch): the customer's records with time_from in [from, to),
+    of that code (None: per code, every code) and of that billing epoch (None: any epoch). All segments of
+    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index).
+    *rollup_segments* (customer_id, None, from, to, None) are whole UTC hours summed from the hourly rollup.
+    """
+    kinds = [(False, segments), (True, list(rollup_segments))]
+    kinds = [(rollup, items) for rollup, items in kinds if items]
+    if not kinds:
+        return []
+    postgres = connection.vendor == "postgresql"
+    selects, params = [], []
+    for rollup, items in kinds:
+        model = UsageRollup if rollup else DataRecord
+        table = connection.ops.quote_name(model._meta.db_table)
+        moment, count = ("hour", "sum(r.records)") if rollup else ("time_from", "count(*)")
+        condition = f"r.customer_id = s.c AND r.{moment} >= s.lo AND r.{moment} < s.hi"
+        if items[0][1] is not None:
+            condition += " AND r.code = s.k"
+        if items[0][4] is not None:
+            condition += " AND r.billing_epoch = s.e"
+        flag = "TRUE" if rollup else "FALSE"
+        if postgres:
+            # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
+            # row count, hash-join a sequential scan of every record).
+            selects.append(
+                f"SELECT {flag}, s.i, a.code, a.q, a.n "
+                "FROM json_to_recordset(%s::json) AS s(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int) "
+                f"CROSS JOIN LATERAL (SELECT r.code, sum(r.quantity) AS q, {count} AS n FROM {table} r "
+                f"WHERE {condition} GROUP BY r.code) AS a"
+            )
+            params.append(
+                orjson.dumps(
+                    [{"i": i, "c": c, "k": k, "lo": lo, "hi": hi, "e": e} for i, (c, k, lo, hi, e) in enumerate(items)]
+                ).decode()
+            )
+        else:
+            if len(items) > 5000:  # SQLite allows 32,766 parameters per statement
+                raise ValueError("too many ranges for one SQLite statement")
+            uuid_field, time_field = DataRecord._meta.get_field("customer_id"), DataRecord._meta.get_field("time_from")
+            values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(items))
+            selects.append(
+                f"SELECT {1 if rollup else 0}, s.i, r.code, sum(r.quantity), {count} "
+                f"FROM (SELECT * FROM (WITH s(i, c, k, lo, hi, e) AS (VALUES {values}) SELECT * FROM s)) AS s "
+                f"JOIN {table} r ON {condition} GROUP BY s.i, r.code"
+            )
+            for i, (c, k, lo, hi, e) in enumerate(items):
+                params += [
+                    i,
+                    uuid_field.get_db_prep_value(c, connection),
+                    k,
+                    time_field.get_db_prep_value(lo, connection),
+                    time_field.get_db_prep_value(hi, connection),
+                    e,
+                ]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(selects), params)
+        return [(bool(kind), i, code, _decimal(q), int(n)) for kind, i, code, q, n in cursor.fetchall()]
+
+
+def _decimal(value) -> Decimal:
+    """Return a SUM() result as an exact Decimal (SQLite may return the sum of a decimal column as text)."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(value) if isinstance(value, int) else Decimal(str(value))
+
+
+# -- late usage ---------------------------------------------------------------------------------------
+
+
+def _late_usage(customers: dict[UUID, Customer], start: datetime, end: datetime, usage: dict) -> dict[UUID, dict]:
+    """Add each customer's late usage per (customer, code, stretch index) to *usage*; return the stretches,
+    each cut to the billed period it lies in.
+
+    Late: records of the customer's current billing epoch whose time_from lies in the period of one of its
+    bills (all issued before those records were submitted), outside [start, end).
+    """
+    from billing.models import Bill
+
+    billed = [pk for pk, c in customers.items() if c.billing_epoch > 0]
+    if not billed:
+        return {}
+    periods: dict[UUID, list[tuple[datetime, datetime]]] = defaultdict(list)
+    rows = Bill.objects.filter(customer_id__in=billed).order_by("period_from")
+    for customer_id, lo, hi in rows.values_list("customer_id", "period_from", "period_to"):
+        periods[customer_id].extend(_minus(lo, hi, start, end))
+    # Which codes have records of the current epoch in a billed period (usually none: an index probe each).
+    probes = [
+        (customer_id, None, lo, hi, customers[customer_id].billing_epoch)
+        for customer_id, spans in periods.items()
+        for lo, hi in spans
+    ]
+    found = {(probes[i][0], code) for _, i, code, _, _ in _segment_sums(probes)}
+    if not found:
+        return {}
+    customer_ids = sorted({customer_id for customer_id, _ in found}, key=str)
+    codes = sorted({code for _, code in found})
+    lo = min(a for c in customer_ids for a, _ in periods[c])
+    hi = max(b for c in customer_ids for _, b in periods[c])
+    stretches = rate_stretches(customer_ids=customer_ids, start=lo, end=hi, codes=codes)
+    cut: dict[UUID, dict[str, list[Stretch]]] = defaultdict(lambda: defaultdict(list))
+    segments = []
+    for customer_id, code in sorted(found, key=lambda item: (str(item[0]), item[1])):
+        for span_lo, span_hi in periods[customer_id]:
+            for index, a, b in _split(stretches[customer_id][code], span_lo, span_hi):
+                pieces = cut[customer_id][code]
+                pieces.append(replace(stretches[customer_id][code][index], start=a, end=b))
+                epoch = customers[customer_id].billing_epoch
+                segments.append((customer_id, code, len(pieces) - 1, a, b, epoch))
+    _add_segment_usage(segments, usage)
+    return cut
+
+
+def _minus(lo: datetime, hi: datetime, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """Return [lo, hi) without [start, end)."""
+    parts = []
+    if lo < min(hi, start):
+        parts.append((lo, min(hi, start)))
+    if max(lo, end) < hi:
+        parts.append((max(lo, end), hi))
+    return parts
+
+
+# -- lines, unpriced, totals --------------------------------------------------------------------------
+
+
+def _assemble(
+    customer: Customer,
+    start: datetime,
+    end: datetime,
+    stretches: dict[str, list[Stretch]],
+    usage: dict,
+    late_stretches: dict[str, list[Stretch]],
+    late_usage: dict,
+    snapshots: dict,
+) -> Summary:
+    lines: list[Line] = []
+    unpriced: dict[str, list] = defaultdict(lambda: [Decimal(0), 0])
+    with localcontext(prec=_PREC):
+        for late, spans_of, totals in ((False, stretches, usage), (True, late_stretches, late_usage)):
+            for code, spans in spans_of.items():
+                for index, span in enumerate(spans):
+                    quantity, records = totals.get((customer.pk, code, index), (Decimal(0), 0))
+                    if not records:
+                        continue
+                    quantity = Decimal(quantity).quantize(_MICRO)
+                    if span.rate is None:
+                        entry = unpriced[code]
+                        entry[0] += quantity
+                        entry[1] += records
+                        continue
+                    lines.append(_line(code, span, quantity, records, late, snapshots))
+    lines.sort(key=lambda line: (line.code, line.start, line.late))
+    totals_by_currency: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        totals_by_currency[line.currency] += line.amount
+    return Summary(
+        customer=customer_snapshot(customer),
+        start=start,
+        end=end,
+        epoch=customer.billing_epoch,
+        lines=lines,
+        unpriced=[Unpriced(code, q.quantize(_MICRO), n) for code, (q, n) in sorted(unpriced.items())],
+        totals=[Total(currency, amount) for currency, amount in sorted(totals_by_currency.items())],
+    )
+
+
+def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool, snapshots: dict) -> Line:
+    rate, price_list = span.rate, span.price_list
+    currency = price_list.currency
+    priced = price(rate, quantity)
+    tiers = [
+        TierAmount(
+            up_to=None if tier.up_to is None else format_price(tier.up_to),
+            quantity=Decimal(tier.quantity).quantize(_MICRO),
+            unit_price=format_price(tier.unit_price),
+            flat_price=format_price(tier.flat_price),
+            amount=format_money(tier.amount, currency),
+        )
+        for tier in priced.tiers
+    ]
+    return Line(
+        code=code,
+        start=span.start,
+        end=span.end,
+        quantity=quantity,
+        records=records,
+        currency=currency,
+        amount=round_money(priced.amount, currency),
+        rate=snapshots[rate.pk] if rate.pk in snapshots else snapshots.setdefault(rate.pk, rate_snapshot(span)),
+        rate_id=rate.pk,
+        tiers=tiers,
+        late=late,
+    )
+
+
+def rate_snapshot(span: Stretch) -> dict:
+    """Return the line's "rate" block: which rate of which price list priced it."""
+    rate, price_list = span.rate, span.price_list
+    return {
+        "id": str(rate.pk),
+        "model": rate.model,
+        "price_list_id": str(price_list.pk),
+        "price_list_name": price_list.name,
+        "scope": price_list.scope,
+        "group_id": str(price_list.group_id) if price_list.group_id else None,
+    }
