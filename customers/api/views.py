@@ -14,7 +14,7 @@ from customers import services
 from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
-from groups.api.serializers import GroupSerializer
+from groups.api.serializers import CustomerMembershipSerializer, GroupSerializer
 from groups.models import Group, Membership
 from records.api.serializers import UsageQuerySerializer, UsageSerializer
 from records.models import DataRecord
@@ -44,7 +44,7 @@ class CustomerViewSet(WritableResourceViewSet):
     basename = "customer"
 
     def get_queryset(self):
-        if self.action == "groups":  # only the customer's id is needed there
+        if self.action in ("groups", "memberships"):  # only the customer's id is needed there
             return Customer.objects.only("id")
         return super().get_queryset()
 
@@ -78,9 +78,35 @@ class CustomerViewSet(WritableResourceViewSet):
         at = params.validated_data.get("at")
         memberships = Membership.objects.filter(customer=customer)
         memberships = memberships.active_at(at) if at else memberships.current()
-        queryset = Group.objects.filter(id__in=memberships.values("group_id")).with_customer_count()
+        # A deleted group ended its memberships when it was deleted, so it can only answer for a moment before.
+        groups = Group.all_objects if at else Group.objects
+        queryset = groups.filter(id__in=memberships.values("group_id")).with_customer_count()
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(GroupSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The customer's memberships: past, current and scheduled",
+        responses=CustomerMembershipSerializer(many=True),
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_model=Membership,
+        filterset_class=None,
+        ordering_fields=("joined_at",),
+        ordering="joined_at",
+    )
+    def memberships(self, request, *args, **kwargs):
+        """List every membership of the customer by `joined_at`, those of deleted groups included."""
+        customer = self.get_object()
+        queryset = (
+            Membership.objects.filter(customer=customer)
+            .select_related("group")
+            .only("id", "group_id", "joined_at", "left_at", "group__name")
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CustomerMembershipSerializer(page, many=True).data)
 
     @extend_schema(
         summary="The customer's usage per code in a period",

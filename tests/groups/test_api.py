@@ -95,10 +95,12 @@ def test_delete_group_with_current_members_is_409_unless_forced(api):
 
     assert api.delete(f"{URL}/{group.pk}", QUERY_STRING="force=true").status_code == 204
     assert not Group.objects.filter(pk=group.pk).exists()
-    # the customer stays; the ended membership is kept in the change history
+    # the customer stays; the group and its ended membership are kept, hidden, for the history
     assert membership.customer.__class__.objects.filter(pk=membership.customer_id).exists()
+    assert Group.all_objects.get(pk=group.pk).deleted_at is not None
+    assert Membership.objects.get(pk=membership.pk).left_at is not None
     history = Membership.history.filter(id=membership.pk).order_by("history_date")
-    assert [h.history_type for h in history] == ["+", "~", "-"]
+    assert [h.history_type for h in history] == ["+", "~"]
     assert history[1].left_at is not None
 
 
@@ -115,8 +117,9 @@ def test_add_member_by_customer_id_is_201_with_the_membership(api):
     response = api.post(f"{URL}/{group.pk}/customers", {"customer_id": str(customer.pk)}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"group_id", "customer_id", "joined_at"}
+    assert set(body) == {"group_id", "customer_id", "joined_at", "left_at"}
     assert body["group_id"] == str(group.pk) and body["customer_id"] == str(customer.pk)
+    assert body["left_at"] is None
     assert Membership.objects.current().filter(group=group, customer=customer).count() == 1
 
 
