@@ -55,6 +55,22 @@ class Group(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def protected_references(self) -> list[str]:
+        """Return the names of the things that keep the group from being deleted (e.g. "price lists").
+
+        Groups know nothing of the apps built on them: any model that points at a group with `on_delete=PROTECT`
+        (or RESTRICT), e.g. a price list, blocks its deletion while it has rows.
+        """
+        names = []
+        for relation in self._meta.get_fields(include_hidden=True):
+            if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+                continue
+            if relation.on_delete not in (models.PROTECT, models.RESTRICT):
+                continue
+            if relation.related_model._base_manager.filter(**{relation.field.name: self}).exists():
+                names.append(str(relation.related_model._meta.verbose_name_plural))
+        return names
+
     @property
     def is_deleted(self) -> bool:
         """Return whether the group was deleted (it is kept, hidden, for its memberships' history)."""

@@ -8,7 +8,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billingengine.errors import Conflict, GroupNameTaken, InvalidInput, NotFound
@@ -53,21 +53,6 @@ def group_update(*, group: Group, changes: Mapping[str, Any], replace: bool = Fa
     return _save_group(group)
 
 
-def group_references(group: Group) -> list[str]:
-    """Return the names of the things that keep *group* from being deleted (e.g. "price lists").
-
-    Groups know nothing of the apps built on them: any model that points at a group with `on_delete=PROTECT`
-    (or RESTRICT), e.g. a price list, blocks its deletion while it has rows.
-    """
-    names = []
-    for relation in Group._meta.related_objects:
-        if relation.on_delete not in (models.PROTECT, models.RESTRICT):
-            continue
-        if relation.related_model._base_manager.filter(**{relation.field.name: group}).exists():
-            names.append(str(relation.related_model._meta.verbose_name_plural))
-    return names
-
-
 @transaction.atomic
 def group_delete(*, group: Group, force: bool = False, user: AbstractBaseUser | None = None) -> int:
     """Delete *group*: hide it and free its name, keeping it and its memberships for the history.
@@ -77,7 +62,7 @@ def group_delete(*, group: Group, force: bool = False, user: AbstractBaseUser | 
     refers to (e.g. a price list) cannot be deleted. Return the number of memberships ended or cancelled.
     """
     group = Group.objects.select_for_update().get(pk=group.pk)
-    references = group_references(group)
+    references = group.protected_references()
     if references:
         raise Conflict(
             f"Group '{group.name}' is in use by {', '.join(references)}; detach them first.",
