@@ -119,8 +119,11 @@ class GroupAdmin(ServiceHistoryAdmin):
 
     def get_deleted_objects(self, objs, request: HttpRequest):
         deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Only ended memberships remain when a group may be deleted; they go with it (as in the API).
+        # Deleting hides the group and keeps its memberships for the history (as in the API): only the group
+        # is listed; what protects it (a price list) still blocks the delete.
         perms_needed.discard(Membership._meta.verbose_name)
+        deleted = [str(obj) for obj in objs]
+        model_count = {Group._meta.verbose_name_plural: len(objs)}
         return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
