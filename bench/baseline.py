@@ -14,6 +14,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from billingengine.api.authentication import ApiKeyAuthentication
 from customers.models import Customer
+from customers.querysets import attach_group_ids
 from customers.services import CUSTOMER_FIELDS, customer_create
 
 _auth = ApiKeyAuthentication()
@@ -59,7 +60,7 @@ def customer_detail(request: HttpRequest, pk) -> HttpResponse:
     if denied:
         return denied
     try:
-        customer = Customer.objects.with_group_ids().get(pk=pk)
+        customer = attach_group_ids([Customer.objects.get(pk=pk)])[0]
     except Customer.DoesNotExist:
         return JsonResponse({"detail": "not found"}, status=404)
     return JsonResponse(_customer(customer))
@@ -82,5 +83,5 @@ def customers(request: HttpRequest) -> HttpResponse:
     if denied:
         return denied
     size = int(request.GET.get("page_size", 50))
-    rows = list(Customer.objects.with_group_ids().order_by("created_at", "id")[: size + 1])
+    rows = attach_group_ids(list(Customer.objects.order_by("created_at", "id")[: size + 1]))
     return JsonResponse({"next": None, "previous": None, "results": [_customer(c) for c in rows[:size]]})

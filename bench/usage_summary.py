@@ -115,7 +115,7 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from records.models import DataRecord
-    from records.querysets import usage_summary
+    from records.usage import usage_summary
 
     call_command("migrate", verbosity=0)
     stored = DataRecord.objects.filter(customer_id=CUSTOMER_ID).count() if args.reuse else 0

@@ -67,12 +67,6 @@ class ServiceHistoryAdmin(SimpleHistoryAdmin):
         """Save nothing besides the object: inlines here are read-only and relations are set by services."""
 
 
-def add_form_error(form: forms.BaseForm, error: DomainError) -> None:
-    """Attach a domain error to *form*, on its field when the form has that field."""
-    field = error.field if error.field in form.fields else None
-    form.add_error(field, domain_error_message(error))
-
-
 # ---------------------------------------------------------------------------------------------------
 # API keys
 

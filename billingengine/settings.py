@@ -1,7 +1,41 @@
 """BillingEngine settings, read from the environment (and from a local `.env` file when present).
 
-Variables (see README "Configuration"): DEBUG, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, ADMIN_URL,
-CSRF_TRUSTED_ORIGINS, DB_CONN_MAX_AGE, LOG_LEVEL.
+Real environment variables win over `.env`. Every variable read here (tests/test_settings.py keeps
+this list complete):
+
+Core
+    DEBUG (false)                       Development mode; with it off a real SECRET_KEY is required.
+    SECRET_KEY (none)                   At least 50 random characters; required when DEBUG is off.
+    ALLOWED_HOSTS (127.0.0.1,localhost,[::1] with DEBUG, else none)
+                                        Comma-separated host names the app answers for.
+    CSRF_TRUSTED_ORIGINS (none)         Origins allowed to post forms, e.g. https://billing.example.com.
+    DATABASE_URL (sqlite:///<project>/db.sqlite3)
+                                        e.g. postgres://user:pass@host:5432/billingengine.
+    DB_CONN_MAX_AGE (60)                Seconds a database connection is kept open.
+    ADMIN_URL (admin/)                  Path of the admin site.
+    LOG_LEVEL (INFO)                    Level of the console log (root and propagated loggers).
+
+Behind a TLS-terminating proxy
+    SECURE_SSL (false)                  HTTPS redirect, secure cookies and HSTS.
+    SECURE_HSTS_SECONDS (31536000 with SECURE_SSL, else 0)
+                                        HSTS max-age.
+    USE_X_FORWARDED_PROTO (false)       Trust X-Forwarded-Proto from the proxy.
+    USE_X_FORWARDED_FOR (false)         Let the admin login lockout take the client IP from X-Forwarded-For.
+
+API
+    API_MAX_BODY_BYTES (16777216)       Largest accepted request body (a 10,000-record batch is 2-3 MB).
+    API_KEY_LAST_USED_RESOLUTION_SECONDS (60)
+                                        An API key's last_used_at is written at most this often.
+    API_THROTTLE_RATE (6000/min)        Requests per API key (per user for sessions); empty turns it off.
+    REDIS_URL (none)                    Redis cache shared by every process (throttle counters);
+                                        local memory per process without it.
+    IDEMPOTENCY_KEY_TTL_HOURS (24)      How long a POST's response is kept for Idempotency-Key replays.
+    IDEMPOTENCY_IN_FLIGHT_TIMEOUT_SECONDS (60)
+                                        After this, an unfinished claim may be taken over by a retry.
+
+Admin login lockout (django-axes)
+    AXES_FAILURE_LIMIT (5)              Failed logins per username and IP before a lockout.
+    AXES_COOLOFF_HOURS (1)              Length of a lockout, in hours.
 """
 
 from __future__ import annotations

@@ -141,7 +141,7 @@ class CustomerAdmin(ServiceHistoryAdmin):
     list_per_page = 50
     show_full_result_count = False
     paginator = LargeTablePaginator
-    readonly_fields = ("id", "created_at", "updated_at", "membership_history", "usage_this_month")
+    readonly_fields = ("id", "created_at", "updated_at", "membership_history")
     actions = ("add_to_group", "remove_from_group", "export_csv")
     history_list_per_page = 50
     object_history_template = "admin/customers/customer/object_history.html"
@@ -157,17 +157,9 @@ class CustomerAdmin(ServiceHistoryAdmin):
         if obj is not None:
             fieldsets += [
                 ("Customer group membership history", {"fields": ("membership_history",)}),
-                ("Usage", {"fields": ("usage_this_month",)}),
                 ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
             ]
         return fieldsets
-
-    @admin.display(description="usage this month")
-    def usage_this_month(self, obj: Customer) -> str:
-        """The customer's usage per code this calendar month (UTC), with a link to its data records."""
-        from records.admin import customer_usage_summary_html
-
-        return customer_usage_summary_html(obj) if obj.pk else "-"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Customer]:
         current = Membership.objects.current().select_related("group").order_by("joined_at", "group_id")

@@ -1,4 +1,8 @@
-"""Data records in the admin: read-only audit data, and a usage summary for the customer's page."""
+"""Data records in the admin: read-only audit data, and this month's usage on the customer's page.
+
+The usage section is added here, by extending the customer admin, so that customers need not know records
+(records depend on customers, never the other way round).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,10 @@ from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
 from billingengine.admin import LargeTablePaginator
+from customers.admin import CustomerAdmin
+from customers.models import Customer
 from records.models import RECORD_COLUMNS, DataRecord, UsageRollup
-from records.querysets import usage_summary
+from records.usage import usage_summary
 
 
 class CodeListFilter(admin.SimpleListFilter):
@@ -59,8 +65,6 @@ class DataRecordAdmin(admin.ModelAdmin):
 
     @admin.display(description="customer")
     def customer_link(self, record: DataRecord) -> str:
-        from customers.models import Customer
-
         customer = Customer.objects.filter(pk=record.customer_id).first()
         if customer is None:
             return "deleted (the record keeps its id, external ID and name as submitted)"
@@ -85,16 +89,7 @@ def current_month(now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def customer_usage_summary_html(customer, now: datetime | None = None) -> SafeString:
-    """Return HTML for the customer's admin page: usage per code this month and a link to its records.
-
-    Hook it into CustomerAdmin as a read-only field, e.g.::
-
-        readonly_fields = (..., "usage_this_month")
-
-        @admin.display(description="usage this month")
-        def usage_this_month(self, obj):
-            return customer_usage_summary_html(obj) if obj.pk else "-"
-    """
+    """Return HTML for the customer's admin page: usage per code this month and a link to its records."""
     start, end = current_month(now)
     items = usage_summary(customer.pk, start, end)
     link = format_html('<a href="{}">All data records of this customer</a>', customer_records_url(customer))
@@ -111,3 +106,26 @@ def customer_usage_summary_html(customer, now: datetime | None = None) -> SafeSt
         rows,
         link,
     )
+
+
+class CustomerWithUsageAdmin(CustomerAdmin):
+    """The customer admin with a "Usage" section: this month's usage per code and a link to the records."""
+
+    readonly_fields = (*CustomerAdmin.readonly_fields, "usage_this_month")
+
+    def get_fieldsets(self, request: HttpRequest, obj: Customer | None = None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            # Before the collapsed "Record" section (ids and timestamps), which stays last.
+            at = next((i for i, (title, _) in enumerate(fieldsets) if title == "Record"), len(fieldsets))
+            fieldsets.insert(at, ("Usage", {"fields": ("usage_this_month",)}))
+        return fieldsets
+
+    @admin.display(description="usage this month")
+    def usage_this_month(self, obj: Customer) -> str:
+        """The customer's usage per code this calendar month (UTC), with a link to its data records."""
+        return customer_usage_summary_html(obj) if obj.pk else "-"
+
+
+admin.site.unregister(Customer)
+admin.site.register(Customer, CustomerWithUsageAdmin)

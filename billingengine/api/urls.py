@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from customers.api.views import CustomerViewSet
 from groups.api.views import GroupViewSet
-from records.api.views import DataRecordViewSet
+from records.api.views import CustomerUsageView, DataRecordViewSet
 
 
 class OptionalSlashRouter(DefaultRouter):
@@ -25,4 +26,8 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("records", DataRecordViewSet, basename="record")
 
 app_name = "api"
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    # A customer's usage is records' business: served by the records app, so customers need not know records.
+    re_path(r"^customers/(?P<pk>[^/.]+)/usage/?$", CustomerUsageView.as_view(), name="customer-usage"),
+]

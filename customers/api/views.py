@@ -6,7 +6,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.response import Response
 
 from billingengine.api.serializers import CreatedSerializer
 from billingengine.api.views import WritableResourceViewSet
@@ -14,11 +13,9 @@ from customers import services
 from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
+from customers.querysets import attach_group_ids
 from groups.api.serializers import CustomerMembershipSerializer, GroupSerializer
 from groups.models import Group, Membership
-from records.api.serializers import UsageQuerySerializer, UsageSerializer
-from records.models import DataRecord
-from records.querysets import usage_summary
 
 
 class AtQuerySerializer(serializers.Serializer):
@@ -36,17 +33,28 @@ class AtQuerySerializer(serializers.Serializer):
 class CustomerViewSet(WritableResourceViewSet):
     """Customers: the companies whose usage is billed."""
 
-    queryset = Customer.objects.with_group_ids()
+    queryset = Customer.objects.all()
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilterSet
     ordering_fields = ("created_at", "name", "updated_at")
     ordering = "created_at"
     basename = "customer"
+    #: Routes listing something other than customers.
+    SUB_RESOURCES = ("groups", "memberships")
 
     def get_queryset(self):
-        if self.action in ("groups", "memberships"):  # only the customer's id is needed there
+        if self.action in self.SUB_RESOURCES:  # only the customer's id is needed there
             return Customer.objects.only("id")
         return super().get_queryset()
+
+    def get_object(self):
+        customer = super().get_object()
+        return customer if self.action in self.SUB_RESOURCES else attach_group_ids([customer])[0]
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        # One query for the page's group ids (the sub-resources list groups or memberships, not customers).
+        return page if self.action in self.SUB_RESOURCES else attach_group_ids(page)
 
     def perform_service_create(self, data: dict) -> Customer:
         return services.customer_create(**data)
@@ -107,23 +115,3 @@ class CustomerViewSet(WritableResourceViewSet):
         )
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(CustomerMembershipSerializer(page, many=True).data)
-
-    @extend_schema(
-        summary="The customer's usage per code in a period",
-        parameters=[
-            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True, description="Start (inclusive)."),
-            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True, description="End (exclusive)."),
-        ],
-        responses=UsageSerializer,
-        filters=False,
-    )
-    @action(detail=True, methods=["get"], permission_model=DataRecord, filterset_class=None, pagination_class=None)
-    def usage(self, request, *args, **kwargs):
-        """Sum the customer's data records whose time_from lies in [from, to), per code."""
-        customer = self.get_object()
-        params = UsageQuerySerializer(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        start, end = params.validated_data["from"], params.validated_data["to"]
-        items = usage_summary(customer.pk, start, end)
-        body = {"customer_id": customer.pk, "from": start, "to": end, "items": items}
-        return Response(UsageSerializer(body).data)

@@ -14,6 +14,7 @@ from billingengine.api.serializers import CreatedSerializer
 from billingengine.api.views import WritableResourceViewSet
 from customers.api.serializers import CustomerSerializer
 from customers.models import Customer
+from customers.querysets import attach_group_ids
 from groups import services
 from groups.api.serializers import (
     GroupSerializer,
@@ -83,8 +84,7 @@ class GroupViewSet(WritableResourceViewSet):
     )
     def customers(self, request, *args, **kwargs):
         group = self.get_object()
-        queryset = Customer.objects.in_group(group).with_group_ids()
-        page = self.paginate_queryset(queryset)
+        page = attach_group_ids(self.paginate_queryset(Customer.objects.in_group(group)))
         return self.get_paginated_response(CustomerSerializer(page, many=True).data)
 
     @extend_schema(

@@ -1,6 +1,6 @@
 """HTTP shape of data records.
 
-Submissions are validated by `records.services.parse_records` (plain Python, fast enough for the hot path);
+Submissions are validated by `records.validation.records_parse` (plain Python, fast enough for the hot path);
 the input serializers here only describe the request bodies in the OpenAPI schema.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from records.models import RECORD_COLUMNS, DataRecord
-from records.services import MAX_BATCH
+from records.api.submissions import MAX_BATCH
+from records.models import CODE_PATTERN, RECORD_COLUMNS, DataRecord
 
 
 class DataRecordSerializer(serializers.ModelSerializer):
@@ -31,7 +31,7 @@ class DataRecordInputSerializer(serializers.Serializer):
         required=False, help_text="The customer's id; give this or customer_external_id."
     )
     code = serializers.RegexField(
-        r"^[A-Za-z0-9_.:-]{1,64}$", help_text="What was consumed: 1-64 letters, digits, `_ . : -` (e.g. SMS)."
+        CODE_PATTERN, help_text="What was consumed: 1-64 letters, digits, `_ . : -` (e.g. SMS)."
     )
     quantity = serializers.DecimalField(
         max_digits=24,

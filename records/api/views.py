@@ -1,25 +1,37 @@
-"""Data record endpoints: submit (single and batch), list and detail. Records are immutable (405)."""
+"""Data record endpoints: submit (single and batch), list and detail (immutable: 405), and a customer's usage.
+
+The usage of a customer is served at /customers/{id}/usage, but from here: records know customers, customers
+know nothing of records (`billingengine.api.urls` routes it).
+"""
 
 from __future__ import annotations
 
 import orjson
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework.decorators import action
 from rest_framework.exceptions import MethodNotAllowed, ParseError
+from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 
 from billingengine.api.serializers import CreatedSerializer
 from billingengine.api.views import ResourceViewSet
+from customers.models import Customer
 from records import services
 from records.api.serializers import (
     BatchInputSerializer,
     BatchResultSerializer,
     DataRecordInputSerializer,
     DataRecordSerializer,
+    UsageQuerySerializer,
+    UsageSerializer,
 )
+from records.api.submissions import batch_items, batch_path, http_error, single_path
 from records.filters import DataRecordFilterSet
 from records.models import DataRecord
+from records.usage import usage_summary
+from records.validation import RecordsInvalid, records_parse
 
 
 class FastJSONParser(JSONParser):
@@ -65,7 +77,11 @@ class DataRecordViewSet(ResourceViewSet):
         },
     )
     def create(self, request, *args, **kwargs):
-        record_id, created = services.record_submit(request.data)
+        try:
+            (record,) = records_parse([request.data])
+            record_id, created = services.record_submit(record=record)
+        except (RecordsInvalid, services.TransactionIdConflict) as error:
+            raise http_error(error, single_path) from error
         if created:
             return self.created(DataRecord(pk=record_id))
         return Response({"id": str(record_id)}, status=200)
@@ -77,5 +93,38 @@ class DataRecordViewSet(ResourceViewSet):
     )
     @action(detail=False, methods=["post"], filterset_class=None)
     def batch(self, request, *args, **kwargs):
-        result = services.records_submit_batch(request.data)
+        items = batch_items(request.data)
+        try:
+            result = services.records_ingest(records=records_parse(items))
+        except (RecordsInvalid, services.TransactionIdConflict) as error:
+            raise http_error(error, batch_path) from error
         return Response({"created": result.created, "duplicates": result.duplicates}, status=201)
+
+
+class CustomerUsageView(GenericAPIView):
+    """Sum the customer's data records whose time_from lies in [from, to), per code."""
+
+    name = "Usage"
+    queryset = Customer.objects.only("id")
+    serializer_class = UsageSerializer
+    permission_model = DataRecord  # usage is record data: viewing records is what it takes
+    filter_backends = ()
+    pagination_class = None
+
+    @extend_schema(
+        summary="The customer's usage per code in a period",
+        parameters=[
+            OpenApiParameter("from", OpenApiTypes.DATETIME, required=True, description="Start (inclusive)."),
+            OpenApiParameter("to", OpenApiTypes.DATETIME, required=True, description="End (exclusive)."),
+        ],
+        responses=UsageSerializer,
+        filters=False,
+    )
+    def get(self, request, *args, **kwargs):
+        customer = self.get_object()
+        params = UsageQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        start, end = params.validated_data["from"], params.validated_data["to"]
+        items = usage_summary(customer.pk, start, end)
+        body = {"customer_id": customer.pk, "from": start, "to": end, "items": items}
+        return Response(UsageSerializer(body).data)

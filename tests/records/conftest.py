@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from records.services import IngestResult, records_ingest
+from records.validation import records_parse
 from tests.conftest import client_for, user_with_perms
 from tests.factories import CustomerFactory
 
@@ -39,3 +41,8 @@ def sms(**overrides) -> dict:
     }
     record.update(overrides)
     return {k: v for k, v in record.items() if v is not ...}
+
+
+def ingest(items: list) -> IngestResult:
+    """Validate raw records (as the API receives them) and store them through the service."""
+    return records_ingest(records=records_parse(items))

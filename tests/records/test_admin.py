@@ -10,9 +10,8 @@ from django.utils import timezone
 
 from records.admin import current_month, customer_records_url, customer_usage_summary_html
 from records.models import DataRecord
-from records.services import records_ingest
 from tests.factories import CustomerFactory, UserFactory
-from tests.records.conftest import sms
+from tests.records.conftest import ingest, sms
 
 
 @pytest.fixture
@@ -24,7 +23,7 @@ def staff(db) -> Client:
 
 def test_record_changelist_searches_and_filters(staff, customer):
     other = CustomerFactory(external_id="EXT-OTHER")
-    records_ingest([sms(), sms(code="MMS"), sms(customer_external_id=other.external_id, code="CALL_MIN")])
+    ingest([sms(), sms(code="MMS"), sms(customer_external_id=other.external_id, code="CALL_MIN")])
 
     def listed(query):
         response = staff.get(f"/admin/records/datarecord/?{query}")
@@ -45,7 +44,7 @@ def test_record_changelist_searches_and_filters(staff, customer):
 
 
 def test_records_are_read_only_in_the_admin(staff, customer):
-    records_ingest([sms()])
+    ingest([sms()])
     record = DataRecord.objects.get()
 
     detail = staff.get(f"/admin/records/datarecord/{record.pk}/change/")
@@ -58,7 +57,7 @@ def test_records_are_read_only_in_the_admin(staff, customer):
 
 
 def test_customer_usage_summary_html_shows_this_months_usage_and_links_to_the_records(customer):
-    records_ingest(
+    ingest(
         [
             sms(quantity=2, time_from="2026-03-01T00:00:00Z"),
             sms(quantity=3, time_from="2026-03-31T23:59:59Z"),
@@ -88,7 +87,7 @@ def test_current_month_wraps_at_the_year_end():
 
 def test_customer_change_page_shows_this_months_usage_and_links_to_its_records(staff, customer):
     now = timezone.now()
-    records_ingest([sms(time_from=now.isoformat(), quantity="1500"), sms(time_from=now.isoformat(), quantity="20")])
+    ingest([sms(time_from=now.isoformat(), quantity="1500"), sms(time_from=now.isoformat(), quantity="20")])
     response = staff.get(f"/admin/customers/customer/{customer.pk}/change/")
     assert response.status_code == 200
     html = response.content.decode()

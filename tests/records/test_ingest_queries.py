@@ -7,8 +7,8 @@ from django.test.utils import CaptureQueriesContext
 
 from customers.models import Customer
 from records.models import DataRecord
-from records.services import records_ingest
 from tests.factories import CustomerFactory
+from tests.records.conftest import ingest
 
 
 def test_a_batch_resolves_all_its_customers_with_one_query(db):
@@ -21,7 +21,7 @@ def test_a_batch_resolves_all_its_customers_with_one_query(db):
     table = Customer._meta.db_table
 
     with CaptureQueriesContext(connection) as queries:
-        result = records_ingest(records * 3)  # 300 records of 100 customers
+        result = ingest(records * 3)  # 300 records of 100 customers
 
     assert result.created == 300
     customer_queries = [q["sql"] for q in queries.captured_queries if f'FROM "{table}"' in q["sql"]]
@@ -46,9 +46,9 @@ def test_the_query_count_of_a_batch_does_not_grow_with_its_size(db):
         ]
 
     with CaptureQueriesContext(connection) as small:
-        records_ingest(batch(10, 0))
+        ingest(batch(10, 0))
     with CaptureQueriesContext(connection) as large:
-        records_ingest(batch(1000, 10))
+        ingest(batch(1000, 10))
     if connection.vendor == "postgresql":  # SQLite inserts row by row (a dev database, no network round trips)
         assert len(large) == len(small) == 4  # savepoint, customers, insert with rollup, release
     assert DataRecord.objects.count() == 1010

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from records.models import DataRecord
-from records.services import records_ingest
 from tests.factories import CustomerFactory, DataRecordFactory
-from tests.records.conftest import sms
+from tests.records.conftest import ingest, sms
 
 T0 = datetime(2026, 3, 31, 14, tzinfo=UTC)
 
@@ -134,7 +133,7 @@ def test_list_costs_the_same_queries_whatever_the_page_size(api, customer, djang
 
 def test_deleting_the_customer_keeps_its_records_findable_with_their_submitted_customer_fields(api, customer):
     record_id = submit(api, transaction_id="TX-1")
-    records_ingest([sms(code="MMS")] * 3)
+    ingest([sms(code="MMS")] * 3)
 
     assert api.delete(f"/api/v1/customers/{customer.pk}").status_code == 204
 

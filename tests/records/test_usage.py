@@ -9,10 +9,9 @@ from decimal import Decimal
 import pytest
 
 from records.models import DataRecord, UsageRollup
-from records.querysets import usage_summary
-from records.services import records_ingest
+from records.usage import usage_summary
 from tests.factories import CustomerFactory
-from tests.records.conftest import sms
+from tests.records.conftest import ingest, sms
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -24,7 +23,7 @@ def usage(api, customer, start: str, end: str):
 
 
 def test_usage_sums_per_code_with_from_inclusive_and_to_exclusive(api, customer):
-    records_ingest(
+    ingest(
         [
             sms(code="SMS", quantity=1, time_from="2026-03-31T13:59:59.999999Z"),  # before from
             sms(code="SMS", quantity=10, time_from="2026-03-31T14:00:00Z"),  # at from: counted
@@ -34,7 +33,7 @@ def test_usage_sums_per_code_with_from_inclusive_and_to_exclusive(api, customer)
         ]
     )
     other = CustomerFactory(external_id="EXT-OTHER")
-    records_ingest([sms(customer_external_id="EXT-OTHER", quantity=1000)])
+    ingest([sms(customer_external_id="EXT-OTHER", quantity=1000)])
 
     body = usage(api, customer, "2026-03-31T14:00:00Z", "2026-03-31T16:00:00Z")
 
@@ -57,7 +56,7 @@ def test_usage_of_a_period_without_records_has_no_items(api, customer):
 
 
 def test_usage_counts_by_time_from_not_time_to(api, customer):
-    records_ingest([sms(time_from="2026-03-31T23:30:00Z", time_to="2026-04-01T01:00:00Z", quantity=5)])
+    ingest([sms(time_from="2026-03-31T23:30:00Z", time_to="2026-04-01T01:00:00Z", quantity=5)])
     assert usage(api, customer, "2026-04-01T00:00:00Z", "2026-05-01T00:00:00Z")["items"] == []
     assert usage(api, customer, "2026-03-31T00:00:00Z", "2026-04-01T00:00:00Z")["items"][0]["quantity"] == "5.000000"
 
@@ -68,7 +67,7 @@ def test_usage_summary_equals_the_plain_sum_for_arbitrary_boundaries(customer):
     moments = [T0 + timedelta(seconds=rng.randrange(3 * 24 * 3600)) for _ in range(400)]
     # Records exactly on hour boundaries and one microsecond either side are where off-by-one errors live.
     moments += [T0 + timedelta(hours=h, microseconds=d) for h in range(0, 72, 5) for d in (-1, 0, 1)]
-    records_ingest(
+    ingest(
         [
             sms(
                 code=rng.choice(["SMS", "MMS", "DATA_MB"]),
@@ -98,7 +97,7 @@ def test_usage_summary_equals_the_plain_sum_for_arbitrary_boundaries(customer):
 
 
 def test_rollup_holds_one_row_per_customer_code_and_hour(customer):
-    records_ingest(
+    ingest(
         [
             sms(quantity=1, time_from="2026-03-31T14:00:00Z"),
             sms(quantity=2, time_from="2026-03-31T14:59:59Z"),
@@ -106,7 +105,7 @@ def test_rollup_holds_one_row_per_customer_code_and_hour(customer):
             sms(quantity=8, time_from="2026-03-31T15:00:00Z"),
         ]
     )
-    records_ingest([sms(quantity=16, time_from="2026-03-31T14:10:00Z")])
+    ingest([sms(quantity=16, time_from="2026-03-31T14:10:00Z")])
 
     rows = {(r.hour, r.code): (r.quantity, r.records) for r in UsageRollup.objects.filter(customer_id=customer.pk)}
     assert rows == {
