@@ -6,7 +6,11 @@ Loads the data sets if needed (bench/load_customers.py: 1,000,000 customers and,
 serves the project as in production (gunicorn with 2 x cores + 1 sync workers, DEBUG off, persistent
 database connections) with the baseline views mounted beside it (bench/settings.py), drives each
 scenario with wrk for a fixed time, and prints requests/s, p50/p95/p99, the API/baseline ratios and
-the goals. Needs PostgreSQL (PG_URL, default postgres://postgres@127.0.0.1:5432) and wrk.
+the goals. A second baseline, the raw psycopg WSGI app (bench/raw_app.py: the same authentication,
+reads and writes with psycopg alone, no framework), runs in its own gunicorn with the same settings,
+and its ratios are printed beside the plain-Django ones. Needs PostgreSQL (PG_URL, default
+postgres://postgres@127.0.0.1:5432) and wrk. `--ratios-only` runs just retrieve, first page and
+create against both baselines (a few minutes).
 """
 
 from __future__ import annotations
@@ -32,27 +36,42 @@ LUA = ROOT / "bench" / "wrk" / "scenario.lua"
 SCENARIOS_BIG = [
     ("retrieve", "GET /customers/{id}", None),
     ("baseline_retrieve", "baseline: retrieve", None),
+    ("raw_retrieve", "raw psycopg: retrieve", None),
     ("filter_external_id", "GET /customers?external_id=", None),
     ("list_first", "GET /customers?page_size=100 (first page)", None),
     ("baseline_list", "baseline: first 100", None),
+    ("raw_list", "raw psycopg: first 100", None),
     ("list_deep", "GET /customers?page_size=100&cursor= (deep)", None),
     ("create", "POST /customers", None),
     ("baseline_create", "baseline: create", None),
+    ("raw_create", "raw psycopg: create", None),
     ("put_groups", "PUT /customers/{id} with group_ids", None),
     ("add_member", "POST /groups/{id}/customers", None),
 ]
 SCENARIOS_SMALL = ["list_first", "list_deep"]
 # Scenarios run interleaved round by round within a group: each API endpoint beside its baseline.
 GROUPS = [
-    ["retrieve", "baseline_retrieve"],
-    ["list_first", "baseline_list", "list_deep", "filter_external_id"],
-    ["create", "baseline_create"],
+    ["retrieve", "baseline_retrieve", "raw_retrieve"],
+    ["list_first", "baseline_list", "raw_list", "list_deep", "filter_external_id"],
+    ["create", "baseline_create", "raw_create"],
     ["put_groups", "add_member"],
 ]
 RATIOS = [
     ("retrieve", "baseline_retrieve", 0.60),
     ("create", "baseline_create", 0.50),
     ("list_first", "baseline_list", 0.40),
+]
+# API / raw psycopg app (requests/s); only the retrieve has a goal, list and create are reported.
+RAW_RATIOS = [
+    ("retrieve", "raw_retrieve", 0.35),
+    ("create", "raw_create", None),
+    ("list_first", "raw_list", None),
+]
+# What --ratios-only runs: each endpoint beside its two baselines.
+RATIO_GROUPS = [
+    ["retrieve", "baseline_retrieve", "raw_retrieve"],
+    ["list_first", "baseline_list", "raw_list"],
+    ["create", "baseline_create", "raw_create"],
 ]
 
 
@@ -105,10 +124,13 @@ SECRET_KEY = secrets.token_urlsafe(50)
 
 
 class Server:
-    """gunicorn serving bench.settings (production settings plus the baseline views) on one database."""
+    """gunicorn serving bench.settings (production settings plus the baseline views) on one database.
 
-    def __init__(self, url: str, port: int, workers: int) -> None:
-        self.url, self.port, self.workers = url, port, workers
+    With `app="bench.raw_app:application"` it serves the raw psycopg app instead, with the same settings.
+    """
+
+    def __init__(self, url: str, port: int, workers: int, app: str = "billingengine.wsgi") -> None:
+        self.url, self.port, self.workers, self.app = url, port, workers, app
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> Server:
@@ -125,7 +147,7 @@ class Server:
             "API_THROTTLE_RATE": "",
         }
         gunicorn = Path(PYTHON).parent / "gunicorn"
-        command = [str(gunicorn), "billingengine.wsgi", "--bind", f"127.0.0.1:{self.port}"]
+        command = [str(gunicorn), self.app, "--bind", f"127.0.0.1:{self.port}"]
         command += ["--workers", str(self.workers), "--log-level", "warning", "--backlog", "2048"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
         deadline = time.monotonic() + 30
@@ -225,17 +247,22 @@ def show(scenario: str, data: dict) -> None:
     )
 
 
-def run_group(server: Server, scenarios: list[str], fixture: Path, args) -> dict:
+def run_group(server: Server, scenarios: list[str], fixture: Path, args, raw_server: Server | None = None) -> dict:
     """Run *scenarios* interleaved, round after round, so a change in the machine's background load
-    falls on each of them alike (API and baseline are compared under the same conditions)."""
+    falls on each of them alike (API and baseline are compared under the same conditions).
+    Scenarios named `raw_*` go to *raw_server*."""
     rounds: dict[str, list[dict]] = {s: [] for s in scenarios}
     per_round = max(1, round(args.duration / args.rounds))
+
+    def target(scenario: str) -> Server:
+        return raw_server if scenario.startswith("raw_") else server
+
     for scenario in scenarios:
         if args.warmup:
-            measure(server, scenario, fixture, args, args.warmup)
+            measure(target(scenario), scenario, fixture, args, args.warmup)
     for _ in range(args.rounds):
         for scenario in scenarios:
-            rounds[scenario].append(measure(server, scenario, fixture, args, per_round))
+            rounds[scenario].append(measure(target(scenario), scenario, fixture, args, per_round))
     results = {}
     for scenario in scenarios:
         results[scenario] = combine(rounds[scenario])
@@ -260,6 +287,8 @@ def report(results: dict, args, machine: str) -> tuple[str, bool]:
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for scenario, label, _ in SCENARIOS_BIG:
+        if scenario not in big:  # --ratios-only
+            continue
         d = big[scenario]
         lines.append(
             f"| {label} | {d['rps']:.0f} | {ms(d['p50_us'])} | {ms(d['p95_us'])} | {ms(d['p99_us'])} | "
@@ -280,6 +309,25 @@ def report(results: dict, args, machine: str) -> tuple[str, bool]:
             f"| {api} | {big[api]['rps']:.0f} | {big[base]['rps']:.0f} | {ratio:.0%} | >= {goal:.0%} | "
             f"{'yes' if met else 'NO'} | {cpu_ratio:.0%} |"
         )
+    lines += ["", "### API vs raw psycopg WSGI app (requests/s, same run; bench/raw_app.py)", ""]
+    lines += [
+        "| endpoint | API req/s | raw req/s | API/raw | plain Django/raw | API/plain Django | goal | met | "
+        "API CPU ms/req | raw CPU ms/req |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    plain = {api: base for api, base, _ in RATIOS}
+    for api, raw, goal in RAW_RATIOS:
+        ratio = big[api]["rps"] / big[raw]["rps"]
+        met = goal is None or ratio >= goal
+        ok &= met
+        lines.append(
+            f"| {api} | {big[api]['rps']:.0f} | {big[raw]['rps']:.0f} | {ratio:.0%} | "
+            f"{big[plain[api]]['rps'] / big[raw]['rps']:.0%} | {big[api]['rps'] / big[plain[api]]['rps']:.0%} | "
+            f"{f'>= {goal:.0%}' if goal else '-'} | {'-' if goal is None else 'yes' if met else 'NO'} | "
+            f"{big[api]['server_cpu_ms_per_request']:.1f} | {big[raw]['server_cpu_ms_per_request']:.1f} |"
+        )
+    if args.ratios_only:
+        return "\n".join(lines) + "\n", ok
     lines += [
         "",
         f"### List latency flat with size ({args.small_customers:,} vs {args.customers:,} customers, "
@@ -343,6 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="Seconds of warm-up per scenario (not measured).")
     parser.add_argument("--rounds", type=int, default=3, help="Rounds the duration is split into (interleaved).")
     parser.add_argument("--json", type=Path, help="Also write the raw figures to this file.")
+    parser.add_argument(
+        "--ratios-only",
+        action="store_true",
+        help="Only retrieve, first page and create beside both baselines (no flatness, half load, other scenarios).",
+    )
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         parser.error("wrk is not installed (Debian/Ubuntu: apt-get install wrk)")
@@ -363,10 +416,20 @@ def main(argv: list[str] | None = None) -> int:
             env={**os.environ, "DEBUG": "false", "SECRET_KEY": SECRET_KEY},
             check=True,
         )
+        if args.ratios_only:
+            plan = plan[1:]
         fixtures = {which: prepare(args.pg_url, name, size, workdir) for which, name, size in plan}
+        big_url = database_url(args.pg_url, args.database)
+        big_server = Server(big_url, args.port, args.workers)
+        raw_server = Server(big_url, args.port + 2, args.workers, app="bench.raw_app:application")
+        if args.ratios_only:
+            with big_server, raw_server:
+                log(f"== {args.customers:,} customers (database {args.database}), {args.connections} connections")
+                for group in RATIO_GROUPS:
+                    results["big"].update(run_group(big_server, group, fixtures["big"], args, raw_server))
+            return finish(results, args, machine)
         small_server = Server(database_url(args.pg_url, plan[0][1]), args.port + 1, args.workers)
-        big_server = Server(database_url(args.pg_url, plan[1][1]), args.port, args.workers)
-        with small_server, big_server:
+        with small_server, big_server, raw_server:
             # Flatness: one connection (latency without queueing), the two sizes alternating round by round.
             log(f"== list latency, {args.small_customers:,} vs {args.customers:,} customers, 1 connection")
             rounds: dict[tuple[str, str], list[dict]] = {}
@@ -385,13 +448,18 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"== {args.customers:,} customers (database {plan[1][1]}), {args.connections} connections")
             for group in GROUPS:
-                results["big"].update(run_group(big_server, group, fixtures["big"], args))
+                results["big"].update(run_group(big_server, group, fixtures["big"], args, raw_server))
             # Half the maximum throughput: each connection pauses so the total rate is about half.
             target = results["big"]["retrieve"]["rps"] / 2
             delay_ms = args.connections * 1000 / target
             half = measure(big_server, "retrieve", fixtures["big"], args, args.duration, delay_ms=delay_ms)
             results["big"]["retrieve_half"] = combine([half])
             show("retrieve at half", results["big"]["retrieve_half"])
+    return finish(results, args, machine)
+
+
+def finish(results: dict, args, machine: str) -> int:
+    """Print the report, write the JSON figures if asked; return the exit status."""
     text, ok = report(results, args, machine)
     print()
     print(text)

@@ -12,6 +12,7 @@ Core
     DATABASE_URL (sqlite:///<project>/db.sqlite3)
                                         e.g. postgres://user:pass@host:5432/billingengine.
     DB_CONN_MAX_AGE (60)                Seconds a database connection is kept open.
+    DB_PREPARED_STATEMENTS (true)       PostgreSQL: server-side binding and prepared statements.
     ADMIN_URL (admin/)                  Path of the admin site.
     LOG_LEVEL (INFO)                    Level of the console log (root and propagated loggers).
 
@@ -127,6 +128,11 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # No JIT: it compiles the heavier OLTP queries (e.g. member counts) on every request and never pays off.
     DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
+    if env.bool("DB_PREPARED_STATEMENTS", default=True):
+        # Parameters bound server-side, and a statement run 5 times on a connection is prepared: PostgreSQL
+        # then stops planning the same ORM queries (API key, permissions, row by id) on every request.
+        # Set DB_PREPARED_STATEMENTS=false behind a transaction-pooling PgBouncer older than 1.21.
+        DATABASES["default"]["OPTIONS"].update({"server_side_binding": True, "prepare_threshold": 5})
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL and a busy timeout let the dev server and a command write at the same time.
     DATABASES["default"].setdefault("OPTIONS", {}).update(

@@ -1,6 +1,7 @@
 -- wrk script for bench/api_vs_baseline.py: one scenario per run, chosen by environment variables.
 --   BENCH_SCENARIO  retrieve | baseline_retrieve | filter_external_id | list_first | baseline_list |
---                   list_deep | create | baseline_create | put_groups | add_member
+--                   list_deep | create | baseline_create | put_groups | add_member |
+--                   raw_retrieve | raw_list | raw_create (the raw psycopg app, bench/raw_app.py)
 --   BENCH_FIXTURE   file with lines "key value" written by the harness (api key, ids, cursor)
 --   BENCH_DELAY_MS  optional pause before each request of a connection (rate-limited runs)
 --   BENCH_RUN       a unique token, so created external_ids never collide between runs
@@ -56,6 +57,10 @@ function request()
     return wrk.format("GET", "/api/v1/customers/" .. pick(customers))
   elseif scenario == "baseline_retrieve" then
     return wrk.format("GET", "/bench/baseline/customers/" .. pick(customers))
+  elseif scenario == "raw_retrieve" then
+    return wrk.format("GET", "/raw/customers/" .. pick(customers))
+  elseif scenario == "raw_list" then
+    return wrk.format("GET", "/raw/customers?page_size=" .. page_size)
   elseif scenario == "filter_external_id" then
     return wrk.format("GET", "/api/v1/customers?external_id=" .. pick(external_ids))
   elseif scenario == "list_first" then
@@ -64,13 +69,15 @@ function request()
     return wrk.format("GET", "/bench/baseline/customers?page_size=" .. page_size)
   elseif scenario == "list_deep" then
     return wrk.format("GET", "/api/v1/customers?page_size=" .. page_size .. "&cursor=" .. cursor)
-  elseif scenario == "create" or scenario == "baseline_create" then
+  elseif scenario == "create" or scenario == "baseline_create" or scenario == "raw_create" then
     counter = counter + 1
     local ext = string.format("BENCH-%s-%d-%d", run, thread_id, counter)
     local body = string.format(
       '{"name": "Bench Create %d Ltd", "external_id": "%s", "address_country": "de", "group_ids": %s}',
       counter, ext, group_ids_json(2))
-    local path = scenario == "create" and "/api/v1/customers" or "/bench/baseline/customers"
+    local paths = {create = "/api/v1/customers", baseline_create = "/bench/baseline/customers",
+                   raw_create = "/raw/customers"}
+    local path = paths[scenario]
     return wrk.format("POST", path, nil, body)
   elseif scenario == "put_groups" then
     local body = string.format(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
 from billingengine.api.serializers import StrictFieldsMixin
 from billingengine.validators import no_control_characters
 from customers.models import Customer
 from groups.models import Group, Membership
 
 
-class GroupSerializer(StrictFieldsMixin, serializers.ModelSerializer):
+class GroupSerializer(FastRepresentationMixin, CachedFieldsMixin, StrictFieldsMixin, serializers.ModelSerializer):
     """A customer group as the API reads and writes it."""
 
     customer_count = serializers.IntegerField(read_only=True, help_text="Number of current members.")
@@ -32,7 +33,7 @@ class GroupSerializer(StrictFieldsMixin, serializers.ModelSerializer):
         return data
 
 
-class MembershipSerializer(serializers.ModelSerializer):
+class MembershipSerializer(FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer):
     """A customer's membership of a group."""
 
     group_id = serializers.UUIDField(read_only=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
 from records.api.submissions import MAX_BATCH
 from records.models import CODE_PATTERN, RECORD_COLUMNS, DataRecord
 
 
-class DataRecordSerializer(serializers.ModelSerializer):
+class DataRecordSerializer(FastRepresentationMixin, CachedFieldsMixin, serializers.ModelSerializer):
     """A data record as the API reads it."""
 
     class Meta:

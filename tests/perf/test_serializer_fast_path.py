@@ -1,23 +1,37 @@
-"""The customer serializer's fast read path gives exactly what DRF's per-field path gives."""
+"""The serializers' fast paths (billingengine/api/fastpath.py) give exactly what DRF's plain paths give."""
 
 from __future__ import annotations
 
 import zoneinfo
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from customers.api.serializers import CustomerSerializer
 from customers.models import Customer
-from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
+from groups.api.serializers import GroupSerializer, MembershipSerializer
+from groups.models import Group
+from records.api.serializers import DataRecordSerializer
+from tests.factories import CustomerFactory, DataRecordFactory, GroupFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 
 
+def _plain_serializer(serializer_class):
+    """An instance whose fields DRF built the ordinary way (not from the per-class cache)."""
+    serializer = serializer_class()
+    fields = BindingDict(serializer)
+    for name, field in serializers.ModelSerializer.get_fields(serializer).items():
+        fields[name] = field
+    serializer.fields = fields
+    return serializer
+
+
 def _drf(customer) -> dict:
-    serializer = CustomerSerializer()
-    return dict(serializers.ModelSerializer.to_representation(serializer, customer))
+    return dict(serializers.ModelSerializer.to_representation(_plain_serializer(CustomerSerializer), customer))
 
 
 def _customers():
@@ -51,3 +65,49 @@ def test_fast_representation_follows_the_active_time_zone_like_drf():
     customer = _customers()[0]
     with timezone.override(zoneinfo.ZoneInfo("Asia/Tokyo")):
         assert CustomerSerializer(customer).data == _drf(customer)
+
+
+def _plain(serializer_class, instance) -> dict:
+    """DRF's own representation: fields built the ordinary way, read through the generic path."""
+    return dict(serializers.ModelSerializer.to_representation(_plain_serializer(serializer_class), instance))
+
+
+def test_group_serializer_fast_path_equals_drfs_with_and_without_the_member_count():
+    group = GroupFactory(description="Key accounts")
+    MembershipFactory(group=group)
+    annotated = Group.objects.with_customer_count().get(pk=group.pk)
+    assert GroupSerializer(annotated).data == _plain(GroupSerializer, annotated)
+    assert GroupSerializer(annotated).data["customer_count"] == 1
+    plain = Group.objects.get(pk=group.pk)  # no annotation: the serializer counts, as before
+    assert GroupSerializer(plain).data == {**_plain(GroupSerializer, plain), "customer_count": 1}
+
+
+def test_membership_and_record_serializers_fast_path_equals_drfs():
+    membership = MembershipFactory()
+    assert MembershipSerializer(membership).data == _plain(MembershipSerializer, membership)
+    record = DataRecordFactory(quantity=Decimal("1.250"))
+    with timezone.override(zoneinfo.ZoneInfo("America/New_York")):
+        assert DataRecordSerializer(record).data == _plain(DataRecordSerializer, record)
+
+
+def test_fields_built_once_per_class_are_fresh_objects_for_every_serializer():
+    """The per-class field cache hands out copies: a field bound to one serializer is never another's."""
+    first, second = CustomerSerializer(), CustomerSerializer()
+    for name in first.fields:
+        assert first.fields[name] is not second.fields[name]
+        assert first.fields[name].parent is first and second.fields[name].parent is second
+    assert list(first.fields) == list(_plain_fields(CustomerSerializer))
+
+
+def _plain_fields(serializer_class):
+    return serializers.ModelSerializer.get_fields(serializer_class())
+
+
+def test_validation_through_cached_fields_matches_plain_fields():
+    """Errors on one serializer's cached fields do not leak into the next one's."""
+    bad = CustomerSerializer(data={"name": "", "address_country": "xx", "nope": 1})
+    assert not bad.is_valid()
+    assert set(bad.errors) == {"name", "address_country", "nope"}
+    good = CustomerSerializer(data={"name": "Acme Ltd", "address_country": "de"})
+    assert good.is_valid(), good.errors
+    assert good.validated_data["address_country"] == "DE"
