@@ -1,5 +1,5 @@
-# BillingEngine: `make run` serves the admin and the API on SQLite; `make test` runs the suite
-# (on PostgreSQL when DATABASE_URL points there).
+# BillingEngine: `make run` serves the admin and the API on SQLite; `make test` runs the linters and the
+# suite (on PostgreSQL when DATABASE_URL points there).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -30,7 +30,10 @@ run: migrate
 	@echo "Admin: http://$(HOST):$(PORT)/admin/   API: http://$(HOST):$(PORT)/api/v1/   Docs: http://$(HOST):$(PORT)/api/docs"
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The linters first (fail fast), then the suite.
 test: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup

@@ -1,7 +1,12 @@
 """Time the admin's customer pages on a big table (run against PostgreSQL with ~1,000,000 customers).
 
-    psql -h 127.0.0.1 -U postgres -d billingengine_admin -f bench/admin_seed.sql   # once: 1M customers
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/billingengine_admin .venv/bin/python bench/admin_pages.py
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/billingengine_admin
+    .venv/bin/python manage.py migrate && .venv/bin/python manage.py seed_demo --customers 1000000 --groups 100
+    .venv/bin/python bench/admin_pages.py
+
+(bench/admin_seed.sql is the older, plain-SQL way to load 1M customers without groups.)
+The customer list pages by position (keyset): "page 50" is the page after the 2,450th customer and "row
+900,000" the page after the 900,000th, reached with `?after=<position>` as the list's Next link does.
 
 Signs in a (created if missing) superuser with Django's test client, requests each page once to warm
 up, then --runs times, and prints median / max milliseconds per page and the ratio to the 300 ms goal.
@@ -29,6 +34,7 @@ from django.db import connection, reset_queries  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.urls import reverse  # noqa: E402
 
+from billingengine.admin import encode_cursor  # noqa: E402
 from customers.models import Customer  # noqa: E402
 from groups.models import Group  # noqa: E402
 
@@ -55,9 +61,20 @@ def main() -> int:
     middle = Customer.objects.order_by("created_at", "id")[total // 2 : total // 2 + 1].get()
     group = Group.objects.order_by("name").first()
     changelist = reverse("admin:customers_customer_changelist")
+
+    def after(row_number: int, order: str = "created_at") -> str:
+        """The list's URL of the page after the *row_number*-th customer (newest first), as its Next link gives."""
+        ordering = ("-created_at", "-id") if order == "created_at" else ("name", "id")
+        row = Customer.objects.order_by(*ordering).only(order)[row_number - 1 : row_number].get()
+        sort = "" if order == "created_at" else "o=1&"
+        return f"{changelist}?{sort}after={encode_cursor(getattr(row, order), row.pk)}"
+
     pages = {
+        "admin index": reverse("admin:index"),
         "customer list (unfiltered, page 1)": changelist,
-        "customer list, page 50": f"{changelist}?p=50",
+        "customer list, page 50 (after row 2,450)": after(2450),
+        "customer list, after row 900,000": after(min(900_000, total - 1)),
+        "customer list by name, after row 500,000": after(min(500_000, total - 1), "name"),
         f"search exact external_id {middle.external_id}": f"{changelist}?q={middle.external_id}",
         "search name contains 'customer 12345'": f"{changelist}?q=customer+12345",
         "customer change page": reverse("admin:customers_customer_change", args=[middle.pk]),
@@ -68,6 +85,10 @@ def main() -> int:
         pages[f"customer list filtered by group '{group.name}'"] = f"{changelist}?group={group.pk}"
         pages["customer group list (with member counts)"] = reverse("admin:groups_group_changelist")
     pages["membership list"] = reverse("admin:groups_membership_changelist")
+    if group is not None:
+        pages["membership list filtered by group"] = f"{reverse('admin:groups_membership_changelist')}?group={group.pk}"
+    pages["data record list"] = reverse("admin:records_datarecord_changelist")
+    pages["API key list"] = reverse("admin:billingengine_apikey_changelist")
 
     print(f"{'page':<55} {'median ms':>10} {'max ms':>8} {'queries':>8} {'vs 300 ms':>10}")
     worst = 0.0

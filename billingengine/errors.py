@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -125,3 +126,22 @@ class PreconditionFailed(DomainError):
             field="If-Match",
             current_etag=current_etag,
         )
+
+
+class ImportFailed(DomainError):
+    """A file (import, bulk change) has bad rows or cannot be read, and nothing was written."""
+
+    code = "import_failed"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """A bad row of a file: where (line and column) and why."""
+
+    line: int
+    column: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, column {self.column}" if self.column else f"line {self.line}"
+        return f"{where}: {self.message}"

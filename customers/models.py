@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
 from django_countries.fields import CountryField
 from simple_history.models import HistoricalRecords
 
-from billingengine.validators import no_control_characters, no_control_characters_except_line_breaks
+from billingengine.validators import no_control_characters, no_control_characters_except_line_breaks, normalize_text
 from customers.querysets import CustomerQuerySet
+
+#: Fields a customer is created and replaced with (its groups aside).
+CUSTOMER_FIELDS = (
+    "name",
+    "external_id",
+    "tax_id",
+    "vat_id",
+    "address_street",
+    "address_city",
+    "address_zip",
+    "address_country",
+)
+
+
+def normalize_customer_value(field: str, value: Any) -> Any:
+    """Return *value* as stored: trimmed, "" as None, the country upper-case."""
+    value = normalize_text(value)
+    if field == "address_country" and value is not None:
+        value = value.upper()
+    if field == "name" and value is None:
+        value = ""
+    return value
 
 
 class Customer(models.Model):

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_update_with_history
 
-from customers.importing import ImportFailed, RowError
+from billingengine.errors import ImportFailed, RowError
 from customers.models import Customer
 from customers.services import normalize_customer_value
 

@@ -2,39 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from uuid import UUID
 
-from django.db import IntegrityError, transaction
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
 
 from billingengine.errors import Conflict, ExternalIdImmutable, ExternalIdTaken
-from billingengine.validators import normalize_text
-from customers.models import Customer
+from customers import _upsert_copy, _upsert_orm
+from customers.importing.validation import ImportResult, ValidRow
+from customers.models import CUSTOMER_FIELDS, Customer, normalize_customer_value
+from customers.upserting import UpsertOutcome
 
-#: Fields a customer is created and replaced with (group_ids aside).
-CUSTOMER_FIELDS = (
-    "name",
-    "external_id",
-    "tax_id",
-    "vat_id",
-    "address_street",
-    "address_city",
-    "address_zip",
-    "address_country",
-)
+__all__ = [
+    "CUSTOMER_FIELDS",
+    "customer_create",
+    "customer_delete",
+    "customer_update",
+    "customers_upsert",
+    "normalize_customer_value",
+]
+
 #: Fields a full replacement (PUT) leaves alone when they are omitted.
 KEPT_WHEN_OMITTED = ("external_id",)
-
-
-def normalize_customer_value(field: str, value: Any) -> Any:
-    """Return *value* as stored: trimmed, "" as None, the country upper-case."""
-    value = normalize_text(value)
-    if field == "address_country" and value is not None:
-        value = value.upper()
-    if field == "name" and value is None:
-        value = ""
-    return value
 
 
 def _save(customer: Customer, *, creating: bool) -> Customer:
@@ -57,28 +47,19 @@ def _save(customer: Customer, *, creating: bool) -> Customer:
 
 
 @transaction.atomic
-def customer_create(*, group_ids: Iterable[UUID | str] | None = None, **fields: Any) -> Customer:
-    """Create a customer from CUSTOMER_FIELDS and make it a member of *group_ids*."""
-    from groups.services import customer_set_groups, resolve_group_ids
-
+def customer_create(**fields: Any) -> Customer:
+    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`)."""
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
         raise TypeError(f"Unknown customer field(s): {', '.join(sorted(unknown))}")
-    if group_ids:
-        resolve_group_ids(group_ids)  # unknown groups fail before anything is written
     customer = Customer(**{f: normalize_customer_value(f, fields.get(f)) for f in CUSTOMER_FIELDS})
-    _save(customer, creating=True)
-    if group_ids:
-        customer_set_groups(customer=customer, group_ids=group_ids)
-    return customer
+    return _save(customer, creating=True)
 
 
 @transaction.atomic
 def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: bool = False) -> Customer:
-    """Change *customer*: the fields in *changes*; with *replace* (PUT) omitted fields are cleared,
-    except external_id and group_ids, which stay. A set external_id cannot change (see `customer_rekey`)."""
-    from groups.services import customer_set_groups
-
+    """Change *customer*: the fields in *changes* (other keys are ignored); with *replace* (PUT) omitted fields
+    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`)."""
     before = {f: getattr(customer, f) for f in CUSTOMER_FIELDS}
     for field in CUSTOMER_FIELDS:
         if field in changes:
@@ -92,8 +73,6 @@ def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: 
         setattr(customer, field, value)
     if any(getattr(customer, f) != before[f] for f in CUSTOMER_FIELDS):
         _save(customer, creating=False)
-    if changes.get("group_ids") is not None:
-        customer_set_groups(customer=customer, group_ids=changes["group_ids"])
     return customer
 
 
@@ -104,7 +83,25 @@ def customer_delete(*, customer: Customer) -> None:
 
 
 @transaction.atomic
-def customer_rekey(*, customer: Customer, new_external_id: str) -> Customer:
-    """Change a customer's external_id: the one sanctioned way, for operators (e.g. after a CRM migration)."""
-    customer.external_id = normalize_customer_value("external_id", new_external_id)
-    return _save(customer, creating=False)
+def customers_upsert(
+    *,
+    rows: Iterable[ValidRow],
+    result: ImportResult,
+    skip_invalid: bool = False,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
+    method: str = "auto",
+    on_progress: Callable[[int], None] | None = None,
+) -> UpsertOutcome:
+    """Create or update customers by external_id from validated *rows*, with a history row for each change.
+
+    A row creates a customer when its external_id is new (or absent) and updates the customer that has it
+    otherwise; columns a row lacks stay as they are. Rows come from `customers.importing.validation`, which
+    applies each field's normalisation and validators, as `customer_create` does through `full_clean`.
+    An external_id on several rows is refused (recorded in *result*); ImportFailed is raised for bad rows
+    unless *skip_invalid*. *method*: "copy" (PostgreSQL, set-based), "orm", or "auto".
+    """
+    if method == "auto":
+        method = "copy" if connection.vendor == "postgresql" else "orm"
+    upsert = _upsert_copy.upsert if method == "copy" else _upsert_orm.upsert
+    return upsert(rows, result, skip_invalid=skip_invalid, user=user, reason=reason, on_progress=on_progress)

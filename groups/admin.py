@@ -9,10 +9,11 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.widgets import AdminSplitDateTime
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -57,11 +58,16 @@ class GroupAdmin(ServiceHistoryAdmin):
     search_fields = ("name", "description")
     ordering = ("name",)
     readonly_fields = ("current_members", "id", "created_at", "updated_at")
-    fieldsets = (
-        (None, {"fields": ("name", "description")}),
-        ("Members", {"fields": ("current_members",)}),
-        ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
-    )
+    history_fields = GROUP_FIELDS
+
+    def get_fieldsets(self, request: HttpRequest, obj: Group | None = None):
+        if obj is None:  # a new group has no members and no record data yet
+            return ((None, {"fields": ("name", "description")}),)
+        return (
+            (None, {"fields": ("name", "description")}),
+            ("Members", {"fields": ("current_members",)}),
+            ("Record", {"fields": ("id", "created_at", "updated_at"), "classes": ("collapse",)}),
+        )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Group]:
         return super().get_queryset(request).with_customer_count()
@@ -87,7 +93,11 @@ class GroupAdmin(ServiceHistoryAdmin):
         count = getattr(group, "customer_count", None)
         if count is None:
             count = Membership.objects.current().filter(group=group).count()
-        return format_html('{} — <a href="{}">list them (with links to each customer)</a>', count, members_url(group))
+        if not count:
+            return "No current members."
+        return format_html(
+            '{} — <a href="{}">list them (with links to each customer)</a>', f"{count:,}", members_url(group)
+        )
 
     def save_model(self, request: HttpRequest, obj: Group, form: GroupAdminForm, change: bool) -> None:
         data = {field: form.cleaned_data[field] for field in GROUP_FIELDS if field in form.cleaned_data}
@@ -130,6 +140,45 @@ class GroupAdmin(ServiceHistoryAdmin):
         group_delete(group=obj)
 
 
+class MembershipGroupFilter(admin.SimpleListFilter):
+    """Memberships of one customer group (groups are few)."""
+
+    title = "customer group"
+    parameter_name = "group"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [(str(pk), name) for pk, name in Group.objects.order_by("name").values_list("pk", "name")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        value = self.value()
+        if not value:
+            return queryset
+        try:
+            return queryset.filter(group_id=Group._meta.pk.to_python(value))
+        except ValidationError as error:
+            raise IncorrectLookupParameters(error) from error
+
+
+class MembershipStateFilter(admin.SimpleListFilter):
+    """Current, scheduled or ended memberships."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("current", "Current"), ("scheduled", "Scheduled"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        now = timezone.now()
+        if self.value() == "current":
+            return queryset.active_at(now)
+        if self.value() == "scheduled":
+            return queryset.filter(joined_at__gt=now)
+        if self.value() == "ended":
+            return queryset.filter(left_at__lte=now)
+        return queryset
+
+
 class ScheduleMembershipForm(forms.Form):
     """A membership change of one customer at a chosen time: join a group from a moment, or leave it at one."""
 
@@ -152,7 +201,11 @@ class MembershipAdmin(ServiceHistoryAdmin):
 
     list_display = ("customer", "group", "joined_at", "left_at")
     list_select_related = ("customer", "group")
-    list_filter = ("joined_at",)
+    list_filter = (MembershipGroupFilter, MembershipStateFilter, "joined_at")
+    show_facets = admin.ShowFacets.NEVER  # facet counts would count millions of memberships per choice
+    # Exact external ID (unique index) or exact group name; a name search over millions of rows belongs in the API.
+    search_fields = ("=customer__external_id", "=group__name")
+    search_help_text = "The customer's exact external ID, or the customer group's exact name."
     # Each customer's memberships together, in time order: served by the (customer, joined_at) index, so
     # the page does not sort the whole table.
     ordering = ("customer_id", "joined_at")
@@ -160,6 +213,19 @@ class MembershipAdmin(ServiceHistoryAdmin):
     paginator = LargeTablePaginator
     fields = ("customer", "group", "joined_at", "left_at")
     readonly_fields = fields
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        # Index lookups only: the customer by its external ID (unique index), else the group by its name.
+        customer_ids = Customer.objects.filter(external_id=term).values("pk")
+        group_ids = Group.objects.filter(name__iexact=term).values("pk")
+        return queryset.filter(Q(customer_id__in=customer_ids) | Q(group_id__in=group_ids)), False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        # The title, breadcrumbs and history name the customer and the group, not their ids.
+        return super().get_queryset(request).select_related("customer", "group")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -8,12 +8,11 @@ from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
-from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
-from customers.importing import ImportFailed, RowError
+from billingengine.errors import ImportFailed, RowError
 from customers.models import Customer
-from groups.models import Group, Membership
+from groups.models import Group
+from groups.services import memberships_end, memberships_start
 
 CHANGE_REASON = "group_members"
 
@@ -76,29 +75,11 @@ def group_members_change(
         raise ImportFailed(f"{len(errors)} bad line(s); no membership was changed.", errors=errors)
 
     ids = list(customer_ids.values())
-    current: dict[uuid.UUID, Membership] = {}
-    for start in range(0, len(ids), 500):
-        for membership in (
-            Membership.objects.current()
-            .filter(group=group, customer_id__in=ids[start : start + 500])
-            .select_for_update()
-        ):
-            current[membership.customer_id] = membership
-    now = timezone.now()
-    history = {"default_user": user, "default_change_reason": CHANGE_REASON, "default_date": now}
     result = MembersResult(dry_run=dry_run)
     if action == "add":
-        new = [
-            Membership(id=uuid.uuid4(), group=group, customer_id=pk, joined_at=now) for pk in ids if pk not in current
-        ]
-        bulk_create_with_history(new, Membership, batch_size=500, **history)
-        result.changed = len(new)
+        result.changed = len(memberships_start(group=group, customer_ids=ids, user=user, reason=CHANGE_REASON).started)
     else:
-        ended = list(current.values())
-        for membership in ended:
-            membership.left_at = now
-        bulk_update_with_history(ended, Membership, ["left_at"], batch_size=500, **history)
-        result.changed = len(ended)
+        result.changed = len(memberships_end(group=group, customer_ids=ids, user=user, reason=CHANGE_REASON))
     result.unchanged = len(ids) - result.changed
     if dry_run:
         transaction.set_rollback(True)

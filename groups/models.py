@@ -116,18 +116,23 @@ class Membership(models.Model):
             ),
         ]
         indexes = [
+            # Open memberships by group; joined_at is in the index so counting current members (which must
+            # have started) stays an index-only scan.
             models.Index(
-                fields=["group", "customer"],
+                fields=["group", "customer", "joined_at"],
                 condition=models.Q(left_at__isnull=True),
-                name="groups_current_members_idx",
+                name="groups_open_members_idx",
             ),
             models.Index(fields=["customer", "joined_at"], name="groups_customer_history_idx"),
+            # Memberships that end (or ended) at a known time: the second branch of `active_at`.
+            models.Index(
+                fields=["group", "left_at", "customer", "joined_at"],
+                condition=models.Q(left_at__isnull=False),
+                name="groups_ended_members_idx",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.customer_id} in {self.group_id} from {self.joined_at:%Y-%m-%d %H:%M}"
-
-    @property
-    def is_current(self) -> bool:
-        """Return whether the membership has not ended."""
-        return self.left_at is None
+        """E.g. "Acme Ltd (EXT-1) in VIP, from 2026-01-05 09:30 UTC to now" (names, not ids)."""
+        until = f"{self.left_at:%Y-%m-%d %H:%M %Z}" if self.left_at else "now"
+        return f"{self.customer} in {self.group}, from {self.joined_at:%Y-%m-%d %H:%M %Z} to {until}"

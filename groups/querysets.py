@@ -5,23 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db.models.functions import Coalesce, Now
 
 
-class CurrentTime(models.Expression):
-    """The application's current time, read when the query runs rather than when it is built.
+class DatabaseNow(Now):
+    """The database's current time, read when the query runs (so a queryset built once, e.g. a view's
+    class attribute, never freezes "now"). SQLite's clock gives milliseconds while stored times have
+    microseconds: the end of the millisecond is used, so a membership started earlier in it is current."""
 
-    `Group.objects.with_customer_count()` is built once, as a viewset's class attribute, and run on every
-    request: a `timezone.now()` taken while building it would freeze "current" at start-up. The value is the
-    application's clock (as the services' `joined_at`/`left_at` are), so a membership started now is current in
-    the next query; the database's `NOW()` has only millisecond precision on SQLite.
-    """
-
-    output_field = models.DateTimeField()
-
-    def as_sql(self, compiler, connection):
-        return "%s", [self.output_field.get_db_prep_value(timezone.now(), connection)]
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return "(STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW') || '999')", []
 
 
 class MembershipQuerySet(models.QuerySet):
@@ -29,7 +22,7 @@ class MembershipQuerySet(models.QuerySet):
 
     def current(self) -> MembershipQuerySet:
         """Return memberships current now (see `active_at`)."""
-        return self.active_at(CurrentTime())
+        return self.active_at(DatabaseNow())
 
     def active_at(self, at: datetime | models.Expression) -> MembershipQuerySet:
         """Return memberships current at the moment *at*: `joined_at <= at < left_at` (no `left_at`: open).
@@ -37,11 +30,18 @@ class MembershipQuerySet(models.QuerySet):
         The one definition of "current": a membership scheduled to start later is not current yet, and
         one scheduled to end later still is.
         """
-        # Two branches rather than `joined_at <= at AND (left_at IS NULL OR left_at > at)`: each is served by
-        # an index of its own (the open memberships' partial index, the ended ones' (group, left_at)).
-        return self.filter(
-            models.Q(left_at__isnull=True, joined_at__lte=at) | models.Q(left_at__gt=at, joined_at__lte=at)
-        )
+        started_open, ending_later = self.active_parts(at)
+        return started_open | ending_later
+
+    def active_parts(self, at: datetime | models.Expression) -> tuple[MembershipQuerySet, MembershipQuerySet]:
+        """Return the two disjoint parts of `active_at(at)`: open memberships that have started, and started
+        ones that end after *at*.
+
+        Each part is served by an index of its own (open ones, ended ones), so a count per part stays an
+        index-only scan, which a count over their union (an OR) is not.
+        """
+        started = self.filter(joined_at__lte=at)
+        return started.filter(left_at__isnull=True), started.filter(left_at__gt=at)
 
     def open_ended(self) -> MembershipQuerySet:
         """Return memberships without an end (`left_at` unset): at most one per customer and group.
@@ -51,9 +51,9 @@ class MembershipQuerySet(models.QuerySet):
         """
         return self.filter(left_at__isnull=True)
 
-    def scheduled(self, now: datetime | None = None) -> MembershipQuerySet:
-        """Return memberships that start after *now* (default the current time): planned, not current yet."""
-        return self.filter(joined_at__gt=now or CurrentTime())
+    def scheduled(self) -> MembershipQuerySet:
+        """Return memberships that start later than now: planned, not current yet."""
+        return self.filter(joined_at__gt=DatabaseNow())
 
     def overlapping(self, start: datetime, end: datetime | None) -> MembershipQuerySet:
         """Return memberships sharing an instant with the period `[start, end)` (no *end*: open)."""
@@ -79,15 +79,18 @@ class GroupQuerySet(models.QuerySet):
         """Annotate `customer_count`, the number of current members, in the same query."""
         from groups.models import Membership
 
-        counts = (
-            Membership.objects.current()
-            .filter(group_id=models.OuterRef("pk"))
-            .order_by()
-            .values("group_id")
-            .annotate(n=models.Count("*"))
-            .values("n")
-        )
-        return self.annotate(customer_count=Coalesce(models.Subquery(counts), 0))
+        def count(memberships: MembershipQuerySet) -> Coalesce:
+            counts = (
+                memberships.filter(group_id=models.OuterRef("pk"))
+                .order_by()
+                .values("group_id")
+                .annotate(n=models.Count("*"))
+                .values("n")
+            )
+            return Coalesce(models.Subquery(counts), 0)
+
+        started_open, ending_later = Membership.objects.active_parts(DatabaseNow())
+        return self.annotate(customer_count=count(started_open) + count(ending_later))
 
 
 class GroupManager(models.Manager.from_queryset(GroupQuerySet)):

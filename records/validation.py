@@ -118,74 +118,74 @@ def parse_record(item: Any, index: int = 0) -> tuple[RecordInput | None, Custome
     does not, well-formed) and its problems."""
     problems: list[RecordProblem] = []
 
-    def problem(field: str, code: str, detail: str) -> None:
+    def add_problem(field: str, code: str, detail: str) -> None:
         problems.append(RecordProblem(index, field, code, detail))
 
     if not isinstance(item, dict):
-        problem("", "invalid", "Must be an object (a data record).")
+        add_problem("", "invalid", "Must be an object (a data record).")
         return None, None, problems
     if not RECORD_FIELDS.issuperset(item):
         for name in sorted(map(str, item.keys() - RECORD_FIELDS)):
-            problem(name, "unknown_field", "Unknown field.")
+            add_problem(name, "unknown_field", "Unknown field.")
 
     customer_id = None
     external_id = None
     raw_id = item.get("customer_id")
     raw_external = item.get("customer_external_id")
     if raw_id is not None and raw_external is not None:
-        problem("customer_id", "ambiguous_customer", "Give customer_id or customer_external_id, not both.")
+        add_problem("customer_id", "ambiguous_customer", "Give customer_id or customer_external_id, not both.")
     elif raw_id is not None:
         try:
             customer_id = UUID(raw_id) if isinstance(raw_id, str) else None
         except ValueError:
             customer_id = None
         if customer_id is None:
-            problem("customer_id", "invalid", "Must be a UUID.")
+            add_problem("customer_id", "invalid", "Must be a UUID.")
     elif raw_external is not None:
         parsed = _parse_text(raw_external, max_length=MAX_TEXT_LENGTH)
         if isinstance(parsed, tuple):
-            problem("customer_external_id", *parsed)
+            add_problem("customer_external_id", *parsed)
         else:
             external_id = parsed
     else:
-        problem(
+        add_problem(
             "customer_external_id", "required", "The customer is required: give customer_external_id or customer_id."
         )
     ref = CustomerRef(index, customer_id, external_id) if customer_id is not None or external_id is not None else None
 
     code = item.get("code")
     if code is None:
-        problem("code", "required", "This field is required.")
+        add_problem("code", "required", "This field is required.")
     elif not isinstance(code, str) or not _CODE.match(code):
-        problem("code", "invalid_code", "Must be 1 to 64 characters of letters, digits and _ . : -.")
+        add_problem("code", "invalid_code", "Must be 1 to 64 characters of letters, digits and _ . : -.")
 
     quantity = item.get("quantity")
     if quantity is None:
-        problem("quantity", "required", "This field is required.")
+        add_problem("quantity", "required", "This field is required.")
     else:
         quantity = _parse_quantity(quantity)
         if isinstance(quantity, str):
-            problem("quantity", "invalid", quantity)
+            add_problem("quantity", "invalid", quantity)
 
     time_from = item.get("time_from")
     if time_from is None:
-        problem("time_from", "required", "This field is required.")
+        add_problem("time_from", "required", "This field is required.")
     else:
         time_from = _parse_moment(time_from)
         if isinstance(time_from, str):
-            problem("time_from", "invalid", time_from)
+            add_problem("time_from", "invalid", time_from)
 
     time_to = item.get("time_to")
     if time_to is not None:
         time_to = _parse_moment(time_to)
         if isinstance(time_to, str):
-            problem("time_to", "invalid", time_to)
+            add_problem("time_to", "invalid", time_to)
         elif isinstance(time_from, datetime) and time_to < time_from:
-            problem("time_to", "time_to_before_time_from", "Must not be before time_from.")
+            add_problem("time_to", "time_to_before_time_from", "Must not be before time_from.")
 
     transaction_id = _parse_text(item.get("transaction_id"), max_length=MAX_TEXT_LENGTH)
     if isinstance(transaction_id, tuple):
-        problem("transaction_id", *transaction_id)
+        add_problem("transaction_id", *transaction_id)
 
     if problems:
         return None, ref, problems

@@ -11,7 +11,7 @@ from rest_framework.test import APIClient
 from rest_framework_api_key.models import APIKey
 
 from billingengine.models import ApiKey
-from billingengine.services import api_key_create
+from billingengine.services import api_key_create, api_key_revoke
 from tests.admin_helpers import messages_of, staff_client, url
 from tests.factories import UserFactory
 
@@ -32,7 +32,11 @@ def test_creating_a_key_shows_it_once_and_it_works_for_the_api(admin_client):
 
     assert response.status_code == 302
     [message] = [m for m in messages_of(response) if " is: " in m]
-    key = re.search(r" is: (\S+) — store it now", message).group(1)
+    # In a monospace box with a Copy button.
+    key = re.search(
+        r'<code class="api-key-once" id="new-api-key">(\S+)</code><button[^>]*data-copy="#new-api-key"', message
+    )
+    key = key.group(1)
     stored = ApiKey.objects.get()
     assert (stored.name, stored.user) == ("crm-sync", owner)
     assert key not in stored.hashed_key and stored.hashed_key.startswith("sha256$$")
@@ -100,3 +104,40 @@ def test_staff_without_the_permission_cannot_create_or_revoke_keys():
 def test_only_our_api_key_model_is_in_the_admin():
     assert not admin.site.is_registered(APIKey)
     assert admin.site.is_registered(ApiKey)
+
+
+def test_key_list_has_a_status_column_saying_active_or_revoked(admin_client):
+    """Bug: the list showed the "revoked" flag, so a red ✖ meant an active key."""
+    api_key_create(user=UserFactory(), name="live")
+    revoked, _ = api_key_create(user=UserFactory(), name="gone")
+    api_key_revoke(prefix=revoked.prefix)
+
+    html = admin_client.get(url("billingengine_apikey_changelist")).content.decode()
+
+    assert '<span class="key-status key-active">Active</span>' in html
+    assert '<span class="key-status key-revoked">Revoked</span>' in html
+    assert "icon-no.svg" not in html and "icon-yes.svg" not in html
+
+
+def test_a_keys_page_has_a_revoke_button_instead_of_delete_and_it_revokes(admin_client):
+    api_key, key = api_key_create(user=UserFactory(is_superuser=True), name="old")
+    page = admin_client.get(url("billingengine_apikey_change", api_key.pk)).content.decode()
+    assert 'id="revoke-key"' in page and "deletelink" not in page
+
+    response = admin_client.post(url("billingengine_apikey_revoke", api_key.pk))
+
+    assert response.status_code == 302 and "Revoked the API key “old”" in messages_of(response)[0]
+    api_key.refresh_from_db()
+    assert api_key.revoked
+    assert bearer(key).get("/api/v1/customers").status_code == 401
+    assert admin_client.get(url("billingengine_apikey_delete", api_key.pk)).status_code == 403
+
+
+def test_revoking_from_the_page_needs_post_and_the_change_permission():
+    client = staff_client("billingengine.view_apikey")
+    api_key, _ = api_key_create(user=UserFactory(), name="k")
+    assert 'id="revoke-key"' not in client.get(url("billingengine_apikey_change", api_key.pk)).content.decode()
+    assert client.post(url("billingengine_apikey_revoke", api_key.pk)).status_code == 403
+    assert client.get(url("billingengine_apikey_revoke", api_key.pk)).status_code == 405
+    api_key.refresh_from_db()
+    assert not api_key.revoked

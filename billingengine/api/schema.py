@@ -73,7 +73,7 @@ _DESCRIPTIONS = {
     "422": "`Idempotency-Key` was already used with a different request (`idempotency_key_reused`).",
     "429": "Throttled; see `Retry-After`.",
     "414": "The request line (URL) is longer than the HTTP server accepts (gunicorn: 8190 bytes); "
-    "answered by the server before the application, as text/html.",
+    "answered by the HTTP server before the application, so its body is the server's, not the API's.",
     "503": "The database is unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -116,7 +116,8 @@ def add_problem_responses(result: dict, generator, request, public) -> dict:
             if detail and method == "get":
                 parameters.append(IF_NONE_MATCH_PARAMETER)
                 responses.setdefault("304", {"description": "Not modified: `If-None-Match` matches the `ETag`."})
-            responses.setdefault("414", {"description": _DESCRIPTIONS["414"], "content": {"text/html": {"schema": {}}}})
+            # No content: the API's operations speak JSON only; the server's own page is not part of the API.
+            responses.setdefault("414", {"description": _DESCRIPTIONS["414"]})
             for code in sorted(codes):
                 responses.setdefault(
                     code, {"description": _DESCRIPTIONS[code], "content": {"application/problem+json": {"schema": ref}}}

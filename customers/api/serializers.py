@@ -6,16 +6,17 @@ from django_countries import countries
 from rest_framework import serializers
 
 from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
-from billingengine.api.serializers import StrictFieldsMixin
+from billingengine.api.serializers import StrictCharField, StrictFieldsMixin, StrictUUIDField
 from customers.models import Customer
 from customers.services import CUSTOMER_FIELDS
 
 
-class CountryCodeField(serializers.CharField):
+class CountryCodeField(StrictCharField):
     """An ISO 3166-1 alpha-2 code, accepted in any case, returned upper-case."""
 
     context_free_representation = True  # read on the fast path (billingengine/api/fastpath.py)
     default_error_messages = {"invalid_country": "'{value}' is not an ISO 3166-1 alpha-2 country code."}
+    schema_pattern = r"^[A-Za-z]{2}$"
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
@@ -34,7 +35,7 @@ class CustomerSerializer(FastRepresentationMixin, CachedFieldsMixin, StrictField
     """A customer as the API reads and writes it (fields built once per class, read on the fast path)."""
 
     group_ids = serializers.ListField(
-        child=serializers.UUIDField(),
+        child=StrictUUIDField(),
         required=False,
         max_length=1000,
         help_text="Ids of the customer's current groups. On write, the customer's groups become exactly these "

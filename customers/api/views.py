@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -16,6 +17,7 @@ from customers.models import Customer
 from customers.querysets import attach_group_ids
 from groups.api.serializers import CustomerMembershipSerializer, GroupSerializer
 from groups.models import Group, Membership
+from groups.services import customer_set_groups, resolve_group_ids
 
 
 class AtQuerySerializer(serializers.Serializer):
@@ -56,11 +58,21 @@ class CustomerViewSet(WritableResourceViewSet):
         # One query for the page's group ids (the sub-resources list groups or memberships, not customers).
         return page if self.action in self.SUB_RESOURCES else attach_group_ids(page)
 
+    @transaction.atomic
     def perform_service_create(self, data: dict) -> Customer:
-        return services.customer_create(**data)
+        group_ids = data.pop("group_ids", None)
+        if group_ids:
+            resolve_group_ids(group_ids)  # unknown groups fail before anything is written
+        customer = services.customer_create(**data)
+        if group_ids:
+            customer_set_groups(customer=customer, group_ids=group_ids)
+        return customer
 
+    @transaction.atomic
     def perform_service_update(self, obj: Customer, changes: dict, replace: bool) -> None:
         services.customer_update(customer=obj, changes=changes, replace=replace)
+        if changes.get("group_ids") is not None:
+            customer_set_groups(customer=obj, group_ids=changes["group_ids"])
 
     def perform_service_destroy(self, obj: Customer) -> None:
         services.customer_delete(customer=obj)

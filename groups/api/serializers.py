@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
-from billingengine.api.serializers import StrictFieldsMixin
+from billingengine.api.serializers import StrictCharField, StrictFieldsMixin, StrictUUIDField
 from billingengine.validators import no_control_characters
 from customers.models import Customer
 from groups.models import Group, Membership
@@ -15,7 +15,7 @@ class GroupSerializer(FastRepresentationMixin, CachedFieldsMixin, StrictFieldsMi
     """A customer group as the API reads and writes it."""
 
     customer_count = serializers.IntegerField(read_only=True, help_text="Number of current members.")
-    description = serializers.CharField(
+    description = StrictCharField(
         required=False, allow_blank=True, allow_null=True, max_length=10000, help_text="What the group is for."
     )
 
@@ -73,8 +73,8 @@ class MembershipEndQuerySerializer(serializers.Serializer):
 class MembershipCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     """Add a customer to a group by its id or by its external_id (exactly one)."""
 
-    customer_id = serializers.UUIDField(required=False, help_text="The customer's id.")
-    customer_external_id = serializers.CharField(
+    customer_id = StrictUUIDField(required=False, help_text="The customer's id.")
+    customer_external_id = StrictCharField(
         required=False, max_length=255, validators=[no_control_characters], help_text="Or the customer's external_id."
     )
     joined_at = serializers.DateTimeField(

@@ -71,7 +71,7 @@ class GroupViewSet(WritableResourceViewSet):
     def perform_service_destroy(self, obj: Group) -> None:
         params = ForceQuerySerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        services.group_delete(group=obj, force=params.validated_data["force"])
+        services.group_delete(group=obj, force=params.validated_data["force"], user=self.request.user)
 
     @extend_schema(summary="Current members of the group", responses=CustomerSerializer(many=True), filters=False)
     @action(

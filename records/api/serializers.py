@@ -54,7 +54,7 @@ class BatchInputSerializer(serializers.Serializer):
     """A batch of data records (documentation of the request body)."""
 
     records = DataRecordInputSerializer(
-        many=True, help_text=f"1 to {MAX_BATCH:,} records, stored all or none.", max_length=MAX_BATCH
+        many=True, help_text=f"1 to {MAX_BATCH:,} records, stored all or none.", min_length=1, max_length=MAX_BATCH
     )
 
 

@@ -62,3 +62,9 @@ def test_revoked_key_no_longer_authenticates(anon):
 def test_revoke_unknown_prefix_is_a_clear_error():
     with pytest.raises(CommandError, match="No API key with prefix 'nope1234'"):
         run("revoke_api_key", "nope1234")
+
+
+def test_list_api_keys_for_an_unknown_user_is_a_command_error():
+    """Bug: `list_api_keys --user <unknown>` printed an empty table and succeeded; other commands refuse."""
+    with pytest.raises(CommandError, match="No user 'nobody'"):
+        run("list_api_keys", user="nobody")

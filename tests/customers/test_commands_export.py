@@ -98,7 +98,7 @@ def test_round_trip_recreates_the_same_customers_in_an_empty_database(base, tmp_
 
 def test_export_streams_in_chunks_in_keyset_order(tmp_path):
     """Customers created in the same instant must neither be skipped nor repeated across chunk borders."""
-    from customers.importing import export_customers
+    from groups.customer_export import export_customers
 
     for n in range(25):
         CustomerFactory(external_id=f"E{n:03d}")

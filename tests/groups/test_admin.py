@@ -168,7 +168,9 @@ def test_membership_history_shows_who_ended_it(admin_client, admin_user):
     assert response.status_code == 200
     latest = membership.history.first()
     assert latest.left_at is not None and latest.history_user == admin_user
-    assert "left at" in response.content.decode().lower()
+    html = response.content.decode()
+    assert "<del>—</del> → <ins>" in html  # "Left at" went from empty to a date
+    assert "Left at" in html
 
 
 def test_memberships_are_read_only_in_the_admin(admin_client):
@@ -184,7 +186,9 @@ def test_customer_groups_are_labelled_apart_from_djangos_permission_groups(admin
     PermissionGroup.objects.create(name="Support staff")
     html = admin_client.get(url("index")).content.decode()
     assert "Customer groups" in html  # ours
-    assert "Authentication and Authorization" in html  # Django's users and their permission groups stay
+    # Django's users and their permission groups stay, named for what they are.
+    assert ">Staff</a>" in html and "Staff permission groups" in html and "Staff users" in html
+    assert "Authentication and Authorization" not in html
     assert admin_client.get(url("auth_group_changelist")).status_code == 200
     assert admin_client.get(url("auth_user_changelist")).status_code == 200
 
@@ -236,3 +240,36 @@ def test_view_only_staff_see_memberships_but_cannot_open_their_history_without_p
     assert client.get(url("groups_membership_history", membership.pk)).status_code == 403
     viewer = staff_client("groups.view_membership")
     assert viewer.get(url("groups_membership_history", membership.pk)).status_code == 200
+
+
+def test_a_membership_is_named_by_customer_and_group_not_by_uuids(admin_client):
+    """Bug: memberships appeared as two raw UUIDs (history title, breadcrumb, delete page)."""
+    customer = CustomerFactory(name="Acme Ltd", external_id="EXT-7")
+    membership = MembershipFactory(customer=customer, group=GroupFactory(name="VIP"))
+
+    html = admin_client.get(url("groups_membership_history", membership.pk)).content.decode()
+
+    assert str(membership).startswith("Acme Ltd (EXT-7) in VIP, from ") and str(membership).endswith(" UTC to now")
+    assert "Acme Ltd (EXT-7) in VIP, from" in html
+    assert str(membership.customer_id) not in html.split('<div class="breadcrumbs">')[1].split("</div>")[0]
+    delete_page = admin_client.get(url("customers_customer_delete", customer.pk)).content.decode()
+    assert "Acme Ltd (EXT-7) in VIP, from" in delete_page
+
+
+def test_memberships_can_be_searched_by_external_id_and_filtered_by_group(admin_client):
+    vip, promo = GroupFactory(name="VIP"), GroupFactory(name="Promo")
+    acme = CustomerFactory(external_id="EXT-ACME")
+    MembershipFactory(customer=acme, group=vip)
+    MembershipFactory(customer=CustomerFactory(), group=promo)
+
+    found = admin_client.get(url("groups_membership_changelist"), {"q": "EXT-ACME"}).context["cl"].result_list
+    assert [m.customer_id for m in found] == [acme.pk]
+    filtered = admin_client.get(url("groups_membership_changelist"), {"group": str(promo.pk)}).context["cl"]
+    assert [m.group_id for m in filtered.result_list] == [promo.pk]
+    assert next(spec.title for spec in filtered.filter_specs) == "customer group"
+
+
+def test_the_add_group_page_does_not_show_members(admin_client):
+    """Bug: a group not yet created showed "0 — list them"."""
+    html = admin_client.get(url("groups_group_add")).content.decode()
+    assert "list them" not in html and "Current members" not in html

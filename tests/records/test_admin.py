@@ -56,7 +56,7 @@ def test_records_are_read_only_in_the_admin(staff, customer):
     assert DataRecord.objects.get().code == "SMS"
 
 
-def test_customer_usage_summary_html_shows_this_months_usage_and_links_to_the_records(customer):
+def test_customer_usage_summary_html_shows_the_chosen_months_usage_and_links_to_the_records(customer):
     ingest(
         [
             sms(quantity=2, time_from="2026-03-01T00:00:00Z"),
@@ -66,16 +66,33 @@ def test_customer_usage_summary_html_shows_this_months_usage_and_links_to_the_re
         ]
     )
 
-    html = customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC))
+    html = customer_usage_summary_html(customer, now=datetime(2026, 4, 20, tzinfo=UTC), month="2026-03")
 
-    assert "<td>SMS</td><td>5.000000</td><td>2</td>" in html
-    assert "<td>MMS</td><td>0.500000</td><td>1</td>" in html
+    # Quantities without trailing zeros, right-aligned.
+    assert '<td><code>SMS</code></td><td class="num">5</td><td class="num">2</td>' in html
+    assert '<td><code>MMS</code></td><td class="num">0.5</td><td class="num">1</td>' in html
     assert "2026-03-01 to 2026-04-01" in html
     assert customer_records_url(customer).replace("?", "?") in html.replace("&amp;", "&")
 
 
 def test_customer_usage_summary_html_without_usage(customer):
     assert "No usage" in customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+
+def test_usage_shows_last_month_by_default_the_one_that_gets_invoiced(customer):
+    ingest([sms(quantity="1234567.5", time_from="2026-02-10T00:00:00Z")])
+
+    html = customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC))
+
+    assert "2026-02-01 to 2026-03-01" in html
+    assert '<td class="num">1,234,567.5</td>' in html
+    assert '<option value="2026-02" selected>February 2026 (last month: the one invoiced)</option>' in html
+    assert '<option value="2026-03">March 2026 (so far)</option>' in html
+
+
+def test_a_malformed_month_falls_back_to_last_month(customer):
+    html = customer_usage_summary_html(customer, now=datetime(2026, 3, 20, tzinfo=UTC), month="2026-13")
+    assert "2026-02-01 to 2026-03-01" in html
 
 
 def test_current_month_wraps_at_the_year_end():
@@ -85,12 +102,24 @@ def test_current_month_wraps_at_the_year_end():
     )
 
 
-def test_customer_change_page_shows_this_months_usage_and_links_to_its_records(staff, customer):
+def test_customer_change_page_shows_the_chosen_months_usage_and_links_to_its_records(staff, customer):
     now = timezone.now()
     ingest([sms(time_from=now.isoformat(), quantity="1500"), sms(time_from=now.isoformat(), quantity="20")])
-    response = staff.get(f"/admin/customers/customer/{customer.pk}/change/")
+    response = staff.get(f"/admin/customers/customer/{customer.pk}/change/?usage_month={now:%Y-%m}")
     assert response.status_code == 200
     html = response.content.decode()
-    assert "usage this month" in html.lower()
-    assert "1520" in html
+    assert 'id="usage-month"' in html
+    assert '<td class="num">1,520</td>' in html
     assert customer_records_url(customer) in html
+
+
+def test_the_records_list_shows_whose_records_and_links_external_ids_to_the_customer(staff, customer):
+    """Bug: the customer filter of the records list was invisible and external ids were plain text."""
+    ingest([sms(quantity="1500")])
+
+    html = staff.get(customer_records_url(customer)).content.decode()
+
+    assert str(customer) in html.split('id="changelist-filter"')[1]  # the active filter names the customer
+    change_url = f"/admin/customers/customer/{customer.pk}/change/"
+    assert f'<a class="nowrap" href="{change_url}">{customer.external_id}</a>' in html
+    assert "1,500" in html

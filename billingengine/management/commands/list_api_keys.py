@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
+from billingengine.commands import user_by_username
 from billingengine.models import ApiKey
 
 
@@ -15,13 +16,14 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--user", help="Only keys of this username.")
+        parser.add_argument("--user", help="Only keys of this username (an unknown username is an error).")
         parser.add_argument("--active", action="store_true", help="Only usable keys (not revoked, not expired).")
 
     def handle(self, *args, user: str | None, active: bool, **options):
         keys = ApiKey.objects.select_related("user").order_by("created", "prefix")
-        if user:
-            keys = keys.filter(user__username=user)
+        owner = user_by_username(user)
+        if owner is not None:
+            keys = keys.filter(user=owner)
         now = timezone.now()
         rows = []
         for key in keys:

@@ -8,8 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billingengine.errors import DomainError
 from billingengine.progress import progress_bar
-from customers.importing import COUNTRY_CODES, GroupResolver, detect_format, export_customers
+from customers.importing.reading import detect_format
+from customers.importing.validation import COUNTRY_CODES
 from customers.models import Customer
+from groups.customer_export import export_customers
+from groups.references import GroupResolver
 
 
 class Command(BaseCommand):

@@ -11,8 +11,10 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from billingengine.commands import user_by_username
+from billingengine.errors import ImportFailed
 from billingengine.progress import progress_bar
-from customers.importing import COLUMNS, ImportFailed, detect_format, import_customers, read_csv, read_jsonl
+from customers.importing.reading import COLUMNS, detect_format, read_csv, read_jsonl
+from groups.customer_import import import_customers
 
 #: Bad rows listed in the error message; all of them (up to 1000) go to stderr.
 ERRORS_IN_MESSAGE = 20
@@ -99,10 +101,12 @@ Examples:
             ) from error
         except ImportFailed as error:
             errors = error.extra.get("errors") or []
-            for row_error in errors:
+            # Each bad line is reported once: the first ones in the message, any further ones on stderr.
+            for row_error in errors[ERRORS_IN_MESSAGE:]:
                 self.stderr.write(str(row_error))
             listed = "\n".join(f"  {e}" for e in errors[:ERRORS_IN_MESSAGE])
-            more = f"\n  … and {len(errors) - ERRORS_IN_MESSAGE} more (listed above)" if len(errors) > 20 else ""
+            extra = len(errors) - ERRORS_IN_MESSAGE
+            more = f"\n  … and {extra} more (listed above)" if extra > 0 else ""
             raise CommandError(f"{error.detail}\n{listed}{more}" if errors else error.detail) from error
         for row_error in result.errors:
             self.stderr.write(f"skipped {row_error}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from billingengine.commands import user_by_username
-from customers.importing import ImportFailed
+from billingengine.errors import ImportFailed
 from customers.rekeying import customers_rekey, read_mapping
 
 

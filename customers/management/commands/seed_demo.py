@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billingengine.bulk import vacuum_analyze
 from billingengine.progress import progress_bar
-from customers.demo import DEMO_PREFIX, seed_demo
+from groups.demo import DEMO_PREFIX, seed_demo
 
 
 class Command(BaseCommand):

@@ -7,9 +7,10 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from billingengine.commands import user_by_username
-from customers.importing import GroupResolver, ImportFailed
+from billingengine.errors import ImportFailed
 from groups.bulk import group_members_change, read_external_ids
 from groups.models import Group
+from groups.references import GroupResolver
 
 
 class Command(BaseCommand):

@@ -20,8 +20,7 @@ def drop_empty_memberships(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0002_trigram_search_indexes'),
-        ('groups', '0001_initial'),
+        ('groups', '0002_membership_current_indexes'),
     ]
 
     operations = [

@@ -23,8 +23,8 @@ from billingengine.bulk import deferred_indexes, should_defer_indexes
 from billingengine.validators import no_control_characters, normalize_text
 from customers.models import Customer
 from customers.services import CUSTOMER_FIELDS
-from groups.models import Group, Membership
-from groups.services import group_create
+from groups.models import Group
+from groups.services import group_create, memberships_load
 
 #: Country code -> (Faker locale, weight): more customers from bigger markets.
 COUNTRIES: dict[str, tuple[str, int]] = {
@@ -203,7 +203,6 @@ def _rows(
 
 
 _CUSTOMER_COLUMNS = ("id", *CUSTOMER_FIELDS, "created_at", "updated_at")
-_MEMBERSHIP_COLUMNS = ("id", "group_id", "customer_id", "joined_at")
 
 
 def _copy_chunk(cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
@@ -213,7 +212,7 @@ def _copy_chunk(cursor, table: str, columns: tuple[str, ...], rows: list[tuple])
         copy.write(text)
 
 
-def _orm_chunk(customers: list[tuple], memberships: list[tuple]) -> None:
+def _orm_chunk(customers: list[tuple]) -> None:
     objs = []
     for row in customers:
         values = dict(zip(_CUSTOMER_COLUMNS, row, strict=True))
@@ -223,10 +222,6 @@ def _orm_chunk(customers: list[tuple], memberships: list[tuple]) -> None:
         obj.created_at = created
         objs.append(obj)
     Customer.objects.bulk_create(objs)
-    Membership.objects.bulk_create(
-        Membership(id=m[0], group_id=m[1], customer_id=m[2], joined_at=datetime.fromisoformat(m[3]))
-        for m in memberships
-    )
 
 
 @transaction.atomic
@@ -261,10 +256,9 @@ def seed_demo(
         if postgres:
             with connection.cursor() as cursor:
                 _copy_chunk(cursor, "customers_customer", _CUSTOMER_COLUMNS, cust_buf)
-                if memb_buf:
-                    _copy_chunk(cursor, "groups_membership", _MEMBERSHIP_COLUMNS, memb_buf)
         else:
-            _orm_chunk(cust_buf, memb_buf)
+            _orm_chunk(cust_buf)
+        memberships_load(rows=memb_buf)
         created_memberships += len(memb_buf)
         if on_progress:
             on_progress(len(cust_buf))

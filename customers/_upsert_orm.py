@@ -1,0 +1,87 @@
+"""Customer upserts with the ORM's bulk operations (any database): the private ORM path of `customers_upsert`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
+
+from customers.importing.validation import ImportResult, ValidRow, duplicate_error
+from customers.models import Customer
+from customers.upserting import CHUNK_ROWS, GroupTarget, UpsertOutcome
+
+
+def upsert(
+    rows: Iterable[ValidRow],
+    result: ImportResult,
+    *,
+    skip_invalid: bool,
+    user: AbstractBaseUser | None,
+    reason: str,
+    on_progress: Callable[[int], None] | None,
+) -> UpsertOutcome:
+    """Upsert *rows* by external_id with the ORM's bulk operations and history rows; see `customers_upsert`."""
+    valid = []
+    for row in rows:
+        valid.append(row)
+        if on_progress and len(valid) % CHUNK_ROWS == 0:
+            on_progress(CHUNK_ROWS)
+    lines_by_external_id: dict[str, list[int]] = {}
+    for row in valid:
+        external_id = row.values.get("external_id")
+        if external_id is not None:
+            lines_by_external_id.setdefault(external_id, []).append(row.line)
+    duplicated = {e: lines for e, lines in lines_by_external_id.items() if len(lines) > 1}
+    if duplicated:
+        kept = []
+        for row in valid:
+            external_id = row.values.get("external_id")
+            if external_id in duplicated:
+                result.rejected += 1
+                result.add_error(duplicate_error(row.line, external_id, duplicated[external_id]))
+            else:
+                kept.append(row)
+        valid = kept
+    result.fail_if_invalid(skip_invalid)
+
+    now = timezone.now()
+    existing: dict[str, Customer] = {}
+    external_ids = [r.values["external_id"] for r in valid if r.values.get("external_id") is not None]
+    for start in range(0, len(external_ids), 500):
+        for customer in Customer.objects.filter(external_id__in=external_ids[start : start + 500]):
+            existing[customer.external_id] = customer
+    to_create: list[Customer] = []
+    to_update: list[Customer] = []
+    changed_fields: set[str] = set()
+    group_targets: list[GroupTarget] = []
+    for row in valid:
+        customer = existing.get(row.values.get("external_id"))
+        if customer is None:
+            customer = Customer(id=uuid.uuid4(), **row.values)
+            customer.created_at = customer.updated_at = now
+            to_create.append(customer)
+            created = True
+        else:
+            changed = [f for f, v in row.values.items() if getattr(customer, f) != v]
+            if changed:
+                for f in changed:
+                    setattr(customer, f, row.values[f])
+                customer.updated_at = now
+                changed_fields.update(changed)
+                to_update.append(customer)
+            created = False
+        if row.group_ids is not None:
+            group_targets.append(GroupTarget(customer.pk, row.group_ids, created))
+    history = {"default_user": user, "default_change_reason": reason, "default_date": now}
+    if to_create:
+        bulk_create_with_history(to_create, Customer, batch_size=500, **history)
+    if to_update:
+        bulk_update_with_history(
+            to_update, Customer, [*sorted(changed_fields), "updated_at"], batch_size=500, **history
+        )
+    return UpsertOutcome(
+        rows=len(valid), created=len(to_create), updated_ids={c.pk for c in to_update}, group_targets=group_targets
+    )

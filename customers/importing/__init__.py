@@ -1,0 +1,1 @@
+"""Customer files: reading (`reading`) and checking rows with the model's rules (`validation`)."""
