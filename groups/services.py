@@ -263,13 +263,15 @@ def memberships_start(
     it) and nothing is written; so are changes the registered guards (`groups.guards`) refuse. A membership
     starting in the future is not current until then. Each started membership gets a history row ("+").
     """
-    now = timezone.now()
-    start = at or now
     ids = _unique_ids(customer_ids)
     result = MembershipsStarted()
     if not ids:
         return result
     _lock_customers(ids)
+    # "Now" once the customers are locked: a concurrent writer that held the lock before wrote at an earlier time,
+    # so its membership is current by then (taken before the lock, it could be "later" and look scheduled).
+    now = timezone.now()
+    start = at or now
     current: dict[UUID, Membership] = {}
     if at is None:
         for chunk in _chunks(ids):
@@ -302,6 +304,7 @@ def memberships_end(
     (`InvalidInput` "ends_before_start"); the registered guards may refuse the change. Each ended one gets a
     history row ("~").
     """
+    given_at = at
     now = timezone.now()
     at = at or now
     if memberships is not None:
@@ -315,6 +318,8 @@ def memberships_end(
     else:
         ids = _unique_ids(customer_ids)
         _lock_customers(ids)
+        if given_at is None:  # "now" once the customers are locked (see memberships_start)
+            now = at = timezone.now()
         queryset = Membership.objects.active_at(at)
         if group is not None:
             queryset = queryset.filter(group=group)
@@ -342,6 +347,7 @@ def memberships_replace(
     the customers that change. Return the ids of the customers whose memberships changed. *method*: "sql"
     (PostgreSQL, set-based), "orm", or "auto" (sql on PostgreSQL from SQL_REPLACE_MIN_CUSTOMERS customers on).
     """
+    given_at = at
     now = timezone.now()
     at = at or now
     wanted = {UUID(str(c)): set(_unique_ids(g)) for c, g in customer_ids_to_group_ids.items()}
@@ -365,6 +371,8 @@ def memberships_replace(
         return changed
     ids = list(wanted)
     _lock_customers(ids)
+    if given_at is None:  # "now" once the customers are locked (see memberships_start)
+        now = at = timezone.now()
     current: dict[UUID, dict[UUID, Membership]] = {}
     scheduled: dict[tuple[UUID, UUID], Membership] = {}
     for chunk in _chunks(ids):
