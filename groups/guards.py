@@ -6,9 +6,13 @@ Apps above groups (billing: "a change may not alter a period already billed") re
     from groups.guards import register_membership_guard
     register_membership_guard(assert_period_open)
 
-The membership write service calls every registered guard with the customers a change touches and the earliest
-instant it changes (a `joined_at` or `left_at`), inside its transaction and before it writes anything. A guard
-refuses by raising a domain error (e.g. `Conflict(code="period_billed")`); the change is then not written.
+The membership write service (`groups.services`: `memberships_start`, `memberships_end`, `memberships_replace`,
+group deletion, and everything built on them) calls every registered guard as `guard(customer_ids=..., at=...)`
+with the ids of the customers a change touches and the earliest instant it changes (the new `joined_at` or
+`left_at`), inside its transaction: before writing, or, on the set-based PostgreSQL path of
+`memberships_replace`, right after its one statement (it learns there which customers changed). A guard refuses
+by raising a domain error (e.g. `Conflict(..., code="period_billed")`); the transaction then rolls back and
+nothing is written.
 """
 
 from __future__ import annotations
