@@ -78,13 +78,17 @@ class Group(models.Model):
 
 
 class Membership(models.Model):
-    """A customer's membership of a group from `joined_at` until `left_at` (open while current)."""
+    """A customer's membership of a group from `joined_at` until `left_at` (none: no end planned)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="memberships")
-    joined_at = models.DateTimeField(help_text="When the membership started.")
-    left_at = models.DateTimeField(null=True, blank=True, help_text="When it ended; empty while current.")
+    joined_at = models.DateTimeField(
+        help_text="When the membership starts; later than now: scheduled, not current yet."
+    )
+    left_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it ends (past: ended, future: planned); empty: no end planned."
+    )
 
     history = HistoricalRecords()
 

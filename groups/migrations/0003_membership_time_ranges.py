@@ -56,4 +56,24 @@ class Migration(migrations.Migration):
             model_name='membership',
             constraint=models.CheckConstraint(condition=models.Q(('left_at__isnull', True), ('left_at__gt', models.F('joined_at')), _connector='OR'), name='groups_membership_left_after_joined'),
         ),
+        migrations.AlterField(
+            model_name='historicalmembership',
+            name='joined_at',
+            field=models.DateTimeField(help_text='When the membership starts; later than now: scheduled, not current yet.'),
+        ),
+        migrations.AlterField(
+            model_name='historicalmembership',
+            name='left_at',
+            field=models.DateTimeField(blank=True, help_text='When it ends (past: ended, future: planned); empty: no end planned.', null=True),
+        ),
+        migrations.AlterField(
+            model_name='membership',
+            name='joined_at',
+            field=models.DateTimeField(help_text='When the membership starts; later than now: scheduled, not current yet.'),
+        ),
+        migrations.AlterField(
+            model_name='membership',
+            name='left_at',
+            field=models.DateTimeField(blank=True, help_text='When it ends (past: ended, future: planned); empty: no end planned.', null=True),
+        ),
     ]
