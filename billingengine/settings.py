@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "customers",
     "groups",
     "records",
+    "pricing",
     "axes",
 ]
 

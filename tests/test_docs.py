@@ -14,7 +14,7 @@ from billingengine.api.exceptions import _CODES
 
 ROOT = Path(__file__).resolve().parent.parent
 API_GUIDE = ROOT / "docs" / "api.md"
-APPS = ("billingengine", "customers", "groups", "records")
+APPS = ("billingengine", "customers", "groups", "records", "pricing")
 # Codes only the management commands report (as a CommandError), never an API answer.
 COMMAND_ONLY = {"import_failed"}
 

@@ -22,10 +22,10 @@ from playwright.sync_api import sync_playwright
 
 from billingengine.models import ApiKey
 from billingengine.roles import VIEWER
-from customers.demo import seed_demo
 from customers.models import Customer
+from groups.demo import seed_demo
 from groups.models import Group, Membership
-from records.services import records_ingest
+from tests.records.conftest import ingest
 
 CHROMIUM = next(
     (
@@ -95,7 +95,7 @@ def test_billing_staff_work_through_the_admin(live_server, django_user_model):
     now = datetime.now(UTC)
     this_month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
-    records_ingest(
+    ingest(
         [
             {"customer_external_id": customer.external_id, "code": "SMS", "quantity": "1200.5",
              "time_from": (last_month + timedelta(days=3)).isoformat()},

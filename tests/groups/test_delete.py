@@ -163,3 +163,20 @@ def test_a_group_with_a_price_list_cannot_be_deleted_even_with_force(api, price_
 
     tag.delete()
     assert force_delete(api, vip).status_code == 204
+
+
+def test_a_group_with_a_price_list_cannot_be_deleted_until_the_list_is_gone(api):
+    from pricing.models import PriceList
+    from pricing.services import price_list_create
+
+    vip = GroupFactory(name="VIP")
+    MembershipFactory(group=vip)
+    price_list = price_list_create(name="VIP prices", currency="EUR", group_id=vip.pk)
+
+    body = problem(force_delete(api, vip), 409, "group_in_use")
+
+    assert body["used_by"] == [str(PriceList._meta.verbose_name_plural)]
+    assert not Group.all_objects.get(pk=vip.pk).is_deleted
+    assert Membership.objects.get(group=vip).left_at is None
+    PriceList.objects.filter(pk=price_list.pk).delete()
+    assert force_delete(api, vip).status_code == 204
