@@ -180,3 +180,18 @@ def test_a_group_with_a_price_list_cannot_be_deleted_until_the_list_is_gone(api)
     assert Membership.objects.get(group=vip).left_at is None
     PriceList.objects.filter(pk=price_list.pk).delete()
     assert force_delete(api, vip).status_code == 204
+
+
+def test_the_admin_hides_a_deleted_group_from_lists_autocomplete_and_customer_filters(api, admin_client):
+    gone, kept = GroupFactory(name="VIP Gone"), GroupFactory(name="VIP Kept")
+    assert api.delete(f"{GROUPS}/{gone.pk}").status_code == 204
+
+    response = admin_client.get(
+        "/admin/autocomplete/",
+        {"app_label": "groups", "model_name": "membership", "field_name": "group", "term": "vip"},
+    )
+    assert [r["text"] for r in response.json()["results"]] == ["VIP Kept"]
+    changelist = admin_client.get("/admin/groups/group/").content.decode()
+    assert "VIP Kept" in changelist and "VIP Gone" not in changelist
+    customers = admin_client.get("/admin/customers/customer/").content.decode()
+    assert str(kept.pk) in customers and str(gone.pk) not in customers  # the group filter's choices
