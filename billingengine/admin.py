@@ -249,21 +249,26 @@ class ApiKeyCreationForm(forms.ModelForm):
         return name
 
 
-class ApiKeyStatusFilter(admin.SimpleListFilter):
+class ChoiceListFilter(admin.SimpleListFilter):
+    """A list filter whose few fixed choices each select the rows matching a condition:
+    `conditions = {"value": ("Label", Q(...))}`."""
+
+    conditions: dict[str, tuple[str, Q]] = {}
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [(value, label) for value, (label, _condition) in self.conditions.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        choice = self.conditions.get(self.value())
+        return queryset if choice is None else queryset.filter(choice[1])
+
+
+class ApiKeyStatusFilter(ChoiceListFilter):
     """Active or revoked keys (the same words as the Status column)."""
 
     title = "status"
     parameter_name = "status"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
-        return [("active", "Active"), ("revoked", "Revoked")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet):
-        if self.value() == "active":
-            return queryset.filter(revoked=False)
-        if self.value() == "revoked":
-            return queryset.filter(revoked=True)
-        return queryset
+    conditions = {"active": ("Active", Q(revoked=False)), "revoked": ("Revoked", Q(revoked=True))}
 
 
 @admin.register(ApiKey)

@@ -3,7 +3,7 @@ of `customers_upsert`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import nullcontext
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -14,7 +14,7 @@ from billingengine import bulk
 from billingengine.bulk import deferred_indexes
 from customers.importing.validation import ImportResult, ValidRow, duplicate_error
 from customers.models import CUSTOMER_FIELDS, Customer
-from customers.upserting import CHUNK_ROWS, GroupTarget, UpsertOutcome
+from customers.upserting import GroupTarget, UpsertOutcome
 
 _STAGING = "import_customers_staging"
 _HISTORY_COLUMNS = ("history_date", "history_change_reason", "history_type", "history_user_id")
@@ -27,7 +27,6 @@ def upsert(
     skip_invalid: bool,
     user: AbstractBaseUser | None,
     reason: str,
-    on_progress: Callable[[int], None] | None,
 ) -> UpsertOutcome:
     """Upsert *rows* by external_id set-based on PostgreSQL, with history rows; see `customers_upsert`."""
     columns = list(CUSTOMER_FIELDS)
@@ -60,10 +59,6 @@ def upsert(
                     (row.line, mask, *[values.get(c) for c in columns], row.group_ids is not None, row.group_ids)
                 )
                 staged += 1
-                if on_progress and staged % CHUNK_ROWS == 0:
-                    on_progress(CHUNK_ROWS)
-        if on_progress:
-            on_progress(staged % CHUNK_ROWS)
 
         cursor.execute(
             f"""

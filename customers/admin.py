@@ -34,6 +34,7 @@ from customers.services import (
     customer_update,
     normalize_customer_value,
 )
+from groups.admin import GroupListFilter, MembershipsGoWithItMixin
 from groups.customer_export import export_customers
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, memberships_end, memberships_start
@@ -108,24 +109,11 @@ class CustomerAdminForm(forms.ModelForm):
         return value
 
 
-class CustomerGroupFilter(admin.SimpleListFilter):
-    """Customers currently in a customer group (groups are few; customers are not loaded). Listed first:
-    it is the filter billing staff use most."""
+class CustomerGroupFilter(GroupListFilter):
+    """Customers currently in a customer group (customers are not loaded). Listed first: it is the filter
+    billing staff use most."""
 
-    title = "customer group"
-    parameter_name = "group"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
-        return [(str(pk), name) for pk, name in Group.objects.order_by("name").values_list("pk", "name")]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet):
-        value = self.value()
-        if not value:
-            return queryset
-        try:
-            group_id = Group._meta.pk.to_python(value)
-        except Exception as error:  # a malformed id in the URL: the admin answers with its "?e=1" page
-            raise IncorrectLookupParameters(error) from error
+    def filter_group(self, queryset: QuerySet, group_id: Any) -> QuerySet:
         return queryset.in_group(group_id)
 
 
@@ -246,7 +234,7 @@ class CustomerListPaginator(LargeTablePaginator):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceHistoryAdmin):
+class CustomerAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     """Customers: search, filters, billing details, current groups and bulk group changes."""
 
     form = CustomerAdminForm
@@ -461,12 +449,6 @@ class CustomerAdmin(ServiceHistoryAdmin):
         for field in ("id", *CUSTOMER_FIELDS, "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
         obj._state.adding = False
-
-    def get_deleted_objects(self, objs, request: HttpRequest):
-        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
-        # Memberships go with their customer (as in the API); they are never deleted on their own.
-        perms_needed.discard(Membership._meta.verbose_name)
-        return deleted, model_count, perms_needed, protected
 
     def delete_model(self, request: HttpRequest, obj: Customer) -> None:
         customer_delete(customer=obj)

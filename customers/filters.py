@@ -6,7 +6,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django_countries import countries
 
-from billingengine.api.filters import TimestampFilter
+from billingengine.api.filters import NameContainsFilter, SearchFilter, TimestampFilter
 from billingengine.validators import no_control_characters
 from customers.models import Customer
 
@@ -34,14 +34,8 @@ class CustomerFilterSet(django_filters.FilterSet):
         validators=[no_control_characters],
         help_text="Exact external_id; several comma-separated.",
     )
-    q = django_filters.CharFilter(
-        method="filter_q",
-        validators=[no_control_characters],
-        help_text="Case-insensitive search in name, external_id, tax_id and vat_id.",
-    )
-    name = django_filters.CharFilter(
-        lookup_expr="icontains", validators=[no_control_characters], help_text="Name contains (ignoring case)."
-    )
+    q = SearchFilter(help_text="Case-insensitive search in name, external_id, tax_id and vat_id.")
+    name = NameContainsFilter()
     group = django_filters.UUIDFilter(method="filter_group", help_text="Current member of this group id.")
     address_country = django_filters.CharFilter(
         method="filter_country", max_length=2, validators=[_country_code], help_text="ISO 3166-1 alpha-2 code."
@@ -59,9 +53,6 @@ class CustomerFilterSet(django_filters.FilterSet):
     class Meta:
         model = Customer
         fields = ()
-
-    def filter_q(self, queryset, name, value):
-        return queryset.search(value)
 
     def filter_group(self, queryset, name, value):
         return queryset.in_group(value)

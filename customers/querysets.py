@@ -11,7 +11,6 @@ from django.db import models
 
 if TYPE_CHECKING:
     from customers.models import Customer
-    from groups.models import Group
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -29,11 +28,9 @@ class CustomerQuerySet(models.QuerySet):
             | models.Q(vat_id__icontains=term)
         )
 
-    def in_group(self, group: Group | UUID | str, at: datetime | None = None) -> CustomerQuerySet:
-        """Return customers that are members of *group* now, or at the moment *at*."""
-        from groups.models import Membership
-
-        memberships = Membership.objects.filter(group=group)
+    def in_group(self, group: models.Model | UUID | str, at: datetime | None = None) -> CustomerQuerySet:
+        """Return customers that are members of *group* (a group or its id) now, or at the moment *at*."""
+        memberships = _memberships(self.model).filter(group=group)
         memberships = memberships.current() if at is None else memberships.active_at(at)
         return self.filter(id__in=memberships.values("customer_id"))
 
@@ -77,8 +74,14 @@ def attach_group_ids(customers: Sequence[Customer]) -> Sequence[Customer]:
     return customers
 
 
+def _memberships(customer_model: type[Customer]) -> models.QuerySet:
+    """Return all memberships, reached through the customer's reverse relation `memberships`.
+
+    Through the relation, so customers need no import of groups (groups sit above customers: README, "Layout").
+    """
+    return customer_model._meta.get_field("memberships").related_model.objects.all()
+
+
 def _current_memberships(customer_model: type[Customer]) -> models.QuerySet:
     """Return the current memberships of all customers, unordered."""
-    # Through the relation, so this module needs no import of groups.
-    membership = customer_model._meta.get_field("memberships").related_model
-    return membership.objects.current().order_by()
+    return _memberships(customer_model).current().order_by()

@@ -6,13 +6,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
-from billingengine.errors import Conflict, ExternalIdImmutable, ExternalIdTaken
+from billingengine.errors import Conflict, ExternalIdTaken
 from customers import _upsert_copy, _upsert_orm
-from customers.importing.validation import ImportResult, ValidRow
+from customers.importing.validation import ImportResult, RowValidator, ValidRow
 from customers.models import CUSTOMER_FIELDS, Customer, normalize_customer_value
-from customers.upserting import UpsertOutcome
+from customers.upserting import UpsertOutcome, counted
 
 __all__ = [
     "CUSTOMER_FIELDS",
@@ -27,11 +28,42 @@ __all__ = [
 KEPT_WHEN_OMITTED = ("external_id",)
 
 
-def _save(customer: Customer, *, creating: bool) -> Customer:
-    customer.full_clean(validate_unique=False, validate_constraints=False)
+@transaction.atomic
+def customer_create(**fields: Any) -> Customer:
+    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`).
+
+    An external_id another customer has is ExternalIdTaken (409), also when both are created at the same time.
+    """
+    unknown = set(fields) - set(CUSTOMER_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown customer field(s): {', '.join(sorted(unknown))}")
+    return _write_one(Customer(), {f: fields.get(f) for f in CUSTOMER_FIELDS})
+
+
+@transaction.atomic
+def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: bool = False) -> Customer:
+    """Change *customer*: the fields in *changes* (other keys are ignored); with *replace* (PUT) omitted fields
+    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`)."""
+    values = {f: changes[f] for f in CUSTOMER_FIELDS if f in changes}
+    if replace:
+        values.update({f: None for f in CUSTOMER_FIELDS if f not in changes and f not in KEPT_WHEN_OMITTED})
+    return _write_one(customer, values)
+
+
+def _write_one(customer: Customer, values: Mapping[str, Any]) -> Customer:
+    """Validate and write one customer (a new, unsaved one or a stored one) the way `customers_upsert` writes
+    rows: the importer's row validation (the model's validators) and the ORM upsert's writer, so a customer is
+    validated and written by the same code whichever door it comes through."""
+    stored = {f: _stored_value(customer, f) for f in CUSTOMER_FIELDS} if not customer._state.adding else {}
+    row, errors = RowValidator(allow_missing_external_id=True).validate(0, {**stored, **values})
+    if row is None:
+        by_field: dict[str, list[str]] = {}
+        for error in errors:
+            by_field.setdefault(error.column or "__all__", []).append(error.message)
+        raise ValidationError(by_field)
     try:
         with transaction.atomic():
-            customer.save(force_insert=creating)
+            _upsert_orm.write([(customer, row)], user=None, reason=None)  # user: the request's (history middleware)
     except IntegrityError as error:
         if customer.external_id is not None:
             existing = (
@@ -46,34 +78,11 @@ def _save(customer: Customer, *, creating: bool) -> Customer:
     return customer
 
 
-@transaction.atomic
-def customer_create(**fields: Any) -> Customer:
-    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`)."""
-    unknown = set(fields) - set(CUSTOMER_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown customer field(s): {', '.join(sorted(unknown))}")
-    customer = Customer(**{f: normalize_customer_value(f, fields.get(f)) for f in CUSTOMER_FIELDS})
-    return _save(customer, creating=True)
-
-
-@transaction.atomic
-def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: bool = False) -> Customer:
-    """Change *customer*: the fields in *changes* (other keys are ignored); with *replace* (PUT) omitted fields
-    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`)."""
-    before = {f: getattr(customer, f) for f in CUSTOMER_FIELDS}
-    for field in CUSTOMER_FIELDS:
-        if field in changes:
-            value = normalize_customer_value(field, changes[field])
-        elif replace and field not in KEPT_WHEN_OMITTED:
-            value = normalize_customer_value(field, None)
-        else:
-            continue
-        if field == "external_id" and before["external_id"] is not None and value != before["external_id"]:
-            raise ExternalIdImmutable(before["external_id"])
-        setattr(customer, field, value)
-    if any(getattr(customer, f) != before[f] for f in CUSTOMER_FIELDS):
-        _save(customer, creating=False)
-    return customer
+def _stored_value(customer: Customer, field: str) -> Any:
+    value = getattr(customer, field)
+    if field == "address_country":  # a Country object once loaded
+        return getattr(value, "code", value) or None
+    return value
 
 
 @transaction.atomic
@@ -97,11 +106,12 @@ def customers_upsert(
 
     A row creates a customer when its external_id is new (or absent) and updates the customer that has it
     otherwise; columns a row lacks stay as they are. Rows come from `customers.importing.validation`, which
-    applies each field's normalisation and validators, as `customer_create` does through `full_clean`.
+    applies each field's normalisation and validators; `customer_create`/`customer_update` validate their one
+    row with it too, and write it with the ORM path's writer.
     An external_id on several rows is refused (recorded in *result*); ImportFailed is raised for bad rows
     unless *skip_invalid*. *method*: "copy" (PostgreSQL, set-based), "orm", or "auto".
     """
     if method == "auto":
         method = "copy" if connection.vendor == "postgresql" else "orm"
     upsert = _upsert_copy.upsert if method == "copy" else _upsert_orm.upsert
-    return upsert(rows, result, skip_invalid=skip_invalid, user=user, reason=reason, on_progress=on_progress)
+    return upsert(counted(rows, on_progress), result, skip_invalid=skip_invalid, user=user, reason=reason)

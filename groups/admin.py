@@ -49,8 +49,18 @@ class GroupAdminForm(forms.ModelForm):
         return name
 
 
+class MembershipsGoWithItMixin:
+    """For the admin of what memberships belong to (customers, groups): deleting one deletes its memberships,
+    as in the API (a group only once they have ended), so deleting needs no permission to delete memberships."""
+
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(Membership._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+
 @admin.register(Group)
-class GroupAdmin(ServiceHistoryAdmin):
+class GroupAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     """Customer groups with their current member counts (one query for the whole page)."""
 
     form = GroupAdminForm
@@ -140,8 +150,8 @@ class GroupAdmin(ServiceHistoryAdmin):
         group_delete(group=obj)
 
 
-class MembershipGroupFilter(admin.SimpleListFilter):
-    """Memberships of one customer group (groups are few)."""
+class GroupListFilter(admin.SimpleListFilter):
+    """Rows of one customer group, picked by name among all groups (groups are few); `filter_group` says how."""
 
     title = "customer group"
     parameter_name = "group"
@@ -154,9 +164,20 @@ class MembershipGroupFilter(admin.SimpleListFilter):
         if not value:
             return queryset
         try:
-            return queryset.filter(group_id=Group._meta.pk.to_python(value))
-        except ValidationError as error:
+            group_id = Group._meta.pk.to_python(value)
+        except ValidationError as error:  # a malformed id in the URL: the admin answers with its "?e=1" page
             raise IncorrectLookupParameters(error) from error
+        return self.filter_group(queryset, group_id)
+
+    def filter_group(self, queryset: QuerySet, group_id: Any) -> QuerySet:
+        raise NotImplementedError
+
+
+class MembershipGroupFilter(GroupListFilter):
+    """Memberships of one customer group."""
+
+    def filter_group(self, queryset: QuerySet, group_id: Any) -> QuerySet:
+        return queryset.filter(group_id=group_id)
 
 
 class MembershipStateFilter(admin.SimpleListFilter):

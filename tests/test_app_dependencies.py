@@ -13,10 +13,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 APPS = ("billingengine", "customers", "groups", "records", "pricing")
-#: The one dependency on `groups` still inside customers: the customer list's group reads (`in_group`,
-#: `with_group_ids`) in customers/querysets.py, which a parallel rewrite of that queryset is replacing.
-#: Remove this entry with it; no other entry may be added.
-PENDING = {("customers/querysets.py", "groups")}
 
 
 def _is_door(relative: Path) -> bool:
@@ -50,8 +46,7 @@ def app_dependencies() -> dict[str, dict[str, list[str]]]:
             if "migrations" in relative.parts or _is_door(relative):
                 continue
             for other in _imported_apps(path) - {app}:
-                if (relative.as_posix(), other) not in PENDING:
-                    graph[app].setdefault(other, []).append(relative.as_posix())
+                graph[app].setdefault(other, []).append(relative.as_posix())
     return graph
 
 
@@ -85,12 +80,6 @@ def test_the_apps_import_each_other_without_a_cycle():
 def test_customers_do_not_import_groups():
     """groups depends on customers (a membership belongs to a customer), so never the reverse."""
     assert "groups" not in app_dependencies()["customers"]
-
-
-def test_the_pending_exception_is_still_needed():
-    """The exception list only holds imports that still exist (remove an entry once its import is gone)."""
-    for module, app in PENDING:
-        assert app in _imported_apps(ROOT / module), f"{module} no longer imports {app}: remove it from PENDING"
 
 
 def test_a_cycle_is_found():

@@ -120,6 +120,7 @@ def server_env():
         "REDIS_URL": "",
         "LOG_LEVEL": "WARNING",
         "PYTHONUNBUFFERED": "1",
+        "TMPDIR": str(work),  # the README's scratch files (`mktemp -d`) go with the test's folder
     }
     base_url = os.environ.get("DATABASE_URL", "")
     pg_database = None

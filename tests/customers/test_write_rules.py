@@ -10,7 +10,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
+from customers import _upsert_orm
 from customers.models import Customer
+from customers.services import customer_create, customer_update
 from tests.admin_helpers import url
 from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
 
@@ -64,6 +66,46 @@ def test_api_refuses_a_value_breaking_a_validator_added_to_the_model(api, strict
     assert response.status_code == 400
     assert "must not contain SECRET" in response.content.decode()
     assert not Customer.objects.exists()
+
+
+def test_create_and_update_services_refuse_a_value_breaking_a_validator_added_to_the_model(stricter_tax_id):
+    """The admin and the commands reach the services directly: the same row validation refuses the value."""
+    with pytest.raises(ValidationError) as created:
+        customer_create(name="Bad", external_id="E-1", tax_id="SECRET")
+    assert created.value.message_dict == {"tax_id": ["must not contain SECRET"]}
+    assert not Customer.objects.exists()
+
+    customer = CustomerFactory(name="Kept", tax_id="T-1")
+    with pytest.raises(ValidationError) as updated:
+        customer_update(customer=Customer.objects.get(pk=customer.pk), changes={"name": "New", "tax_id": "SECRET-2"})
+    assert updated.value.message_dict == {"tax_id": ["must not contain SECRET"]}
+    assert Customer.objects.values_list("name", "tax_id").get() == ("Kept", "T-1")
+
+
+def test_create_update_and_the_orm_import_write_through_the_same_writer(tmp_path, monkeypatch):
+    """One writer for customers: the services behind the API and the admin, and the importer's ORM path."""
+    calls = []
+    write = _upsert_orm.write
+
+    def recording_write(targets, user, reason):
+        calls.append([row.values.get("name") for _customer, row in targets])
+        return write(targets, user, reason)
+
+    monkeypatch.setattr(_upsert_orm, "write", recording_write)
+    customer = customer_create(name="Created", external_id="E-1")
+    customer_update(customer=customer, changes={"name": "Updated"})
+    import_file(tmp_path, "name,external_id\nImported,E-2\nUpdated again,E-1\n", method="orm")
+    assert calls == [["Created"], ["Updated"], ["Imported", "Updated again"]]
+    assert sorted(Customer.objects.values_list("external_id", "name")) == [
+        ("E-1", "Updated again"),
+        ("E-2", "Imported"),
+    ]
+
+
+def test_an_update_that_changes_nothing_writes_no_history_row():
+    customer = customer_create(name="Same", external_id="E-1", address_country="gb")
+    customer_update(customer=Customer.objects.get(pk=customer.pk), changes={"name": " Same ", "address_country": "GB"})
+    assert customer.history.count() == 1
 
 
 def test_dry_run_reports_each_bad_line_once(tmp_path):

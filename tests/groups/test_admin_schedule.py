@@ -95,3 +95,14 @@ def test_scheduling_needs_the_membership_permission_of_the_change():
     leaver = staff_client("customers.view_customer", "groups.delete_membership")
     assert schedule(leaver, customer, "join", vip, timezone.now() + timedelta(days=1)).status_code == 403
     assert not Membership.objects.exists()
+
+
+def test_membership_list_state_filter_tells_current_scheduled_and_ended_apart(admin_client):
+    now = timezone.now()
+    current = MembershipFactory(joined_at=now - timedelta(days=2), left_at=now + timedelta(days=2))
+    scheduled = MembershipFactory(joined_at=now + timedelta(days=2))
+    ended = MembershipFactory(joined_at=now - timedelta(days=2), left_at=now - timedelta(days=1))
+
+    for state, expected in (("current", current), ("scheduled", scheduled), ("ended", ended)):
+        response = admin_client.get(url("groups_membership_changelist"), {"state": state})
+        assert [m.pk for m in response.context["cl"].result_list] == [expected.pk], state
