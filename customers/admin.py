@@ -398,28 +398,42 @@ class CustomerAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
     @admin.display(description="Memberships (newest first)")
     def membership_history(self, customer: Customer) -> str:
         memberships = customer.memberships.select_related("group").order_by("-joined_at", "-id")
+        now = timezone.now()
+
+        def moment(value, open_text: str) -> str:
+            if value is None:
+                return open_text
+            return date_format(localtime(value), "DATETIME_FORMAT") + (" (scheduled)" if value > now else "")
+
         rows = [
             (
-                reverse("admin:groups_group_change", args=[m.group_id]),
-                m.group.name,
-                date_format(localtime(m.joined_at), "DATETIME_FORMAT"),
-                date_format(localtime(m.left_at), "DATETIME_FORMAT") if m.left_at else "current",
+                format_html("{} (deleted)", m.group.name)
+                if m.group.deleted_at
+                else format_html(
+                    '<a href="{}">{}</a>', reverse("admin:groups_group_change", args=[m.group_id]), m.group
+                ),
+                moment(m.joined_at, ""),
+                moment(m.left_at, "current" if m.joined_at <= now else "—"),
                 reverse("admin:groups_membership_history", args=[m.pk]),
             )
             for m in memberships
         ]
+        schedule = format_html(
+            '<p><a href="{}">Schedule a membership change (join or leave a group at a date)…</a></p>',
+            reverse("admin:groups_membership_schedule", args=[customer.pk]),
+        )
         if not rows:
-            return "Not a member of any customer group yet."
+            return format_html("Not a member of any customer group yet.{}", schedule)
         body = format_html_join(
             "",
-            '<tr><td><a href="{}">{}</a></td><td class="nowrap">{}</td><td class="nowrap">{}</td>'
-            '<td><a href="{}">history</a></td></tr>',
+            '<tr><td>{}</td><td class="nowrap">{}</td><td class="nowrap">{}</td><td><a href="{}">history</a></td></tr>',
             rows,
         )
         return format_html(
             '<table class="membership-history"><thead><tr><th>Customer group</th><th>Joined</th>'
-            "<th>Left</th><th>Who changed it</th></tr></thead><tbody>{}</tbody></table>",
+            "<th>Left</th><th>Who changed it</th></tr></thead><tbody>{}</tbody></table>{}",
             body,
+            schedule,
         )
 
     # Writes go through the services, so the API's rules hold here too.

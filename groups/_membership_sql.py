@@ -51,28 +51,50 @@ def replace(
         cursor.execute(
             f"""
             WITH ended AS (
+                -- current at %(at)s, not wanted: end then
                 UPDATE {membership_table} m SET left_at = %(at)s
                 FROM {_TARGETS} t
-                WHERE m.customer_id = t.customer_id AND m.left_at IS NULL
+                WHERE m.customer_id = t.customer_id
+                  AND m.joined_at <= %(at)s AND (m.left_at IS NULL OR m.left_at > %(at)s)
                   AND NOT EXISTS (
                       SELECT 1 FROM {_WANTED} w WHERE w.customer_id = m.customer_id AND w.group_id = m.group_id
                   )
                 RETURNING m.id, m.group_id, m.customer_id, m.joined_at, m.left_at
+            ), moved AS (
+                -- wanted, not current, but scheduled to start later: the earliest such membership starts now
+                UPDATE {membership_table} m SET joined_at = %(at)s
+                FROM {_WANTED} w
+                WHERE m.customer_id = w.customer_id AND m.group_id = w.group_id AND m.joined_at > %(at)s
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {membership_table} o
+                      WHERE o.customer_id = m.customer_id AND o.group_id = m.group_id AND o.id <> m.id
+                        AND o.joined_at <= %(at)s AND (o.left_at IS NULL OR o.left_at > %(at)s)
+                  )
+                  AND NOT EXISTS (
+                      SELECT 1 FROM {membership_table} o
+                      WHERE o.customer_id = m.customer_id AND o.group_id = m.group_id
+                        AND o.joined_at > %(at)s AND o.joined_at < m.joined_at
+                  )
+                RETURNING m.id, m.group_id, m.customer_id, m.joined_at, m.left_at
             ), started AS (
+                -- wanted, with no membership current at %(at)s or later: start one
                 INSERT INTO {membership_table} (id, group_id, customer_id, joined_at)
                 SELECT gen_random_uuid(), w.group_id, w.customer_id, %(at)s FROM {_WANTED} w
                 WHERE NOT EXISTS (
                     SELECT 1 FROM {membership_table} m
-                    WHERE m.customer_id = w.customer_id AND m.group_id = w.group_id AND m.left_at IS NULL
+                    WHERE m.customer_id = w.customer_id AND m.group_id = w.group_id
+                      AND (m.left_at IS NULL OR m.left_at > %(at)s)
                 )
                 RETURNING id, group_id, customer_id, joined_at, left_at
             ), hist AS (
                 INSERT INTO {history_table} (id, group_id, customer_id, joined_at, left_at, {columns})
                 SELECT id, group_id, customer_id, joined_at, left_at, {history.format(type="'~'")} FROM ended
                 UNION ALL
+                SELECT id, group_id, customer_id, joined_at, left_at, {history.format(type="'~'")} FROM moved
+                UNION ALL
                 SELECT id, group_id, customer_id, joined_at, left_at, {history.format(type="'+'")} FROM started
             )
-            SELECT customer_id FROM ended UNION SELECT customer_id FROM started
+            SELECT customer_id FROM ended UNION SELECT customer_id FROM moved UNION SELECT customer_id FROM started
             """,
             params,
         )

@@ -3,25 +3,29 @@ with Django's permission groups)."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import ValidationError
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
-from billingengine.admin import ChoiceListFilter, LargeTablePaginator, ServiceHistoryAdmin
+from billingengine.admin import LargeTablePaginator, ServiceHistoryAdmin
 from billingengine.errors import DomainError, GroupNameTaken
 from billingengine.validators import normalize_text
 from customers.models import Customer
 from groups.models import Group, Membership
-from groups.services import GROUP_FIELDS, group_create, group_delete, group_update
+from groups.services import GROUP_FIELDS, group_create, group_delete, group_update, membership_add, membership_remove
 
 
 def members_url(group: Group) -> str:
@@ -133,6 +137,15 @@ class GroupAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
             self.message_user(request, f"Nothing was deleted: {error.detail}", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:groups_group_change", args=[object_id]))
 
+    def get_deleted_objects(self, objs, request: HttpRequest):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        # Deleting hides the group and keeps its memberships for the history (as in the API): only the group
+        # is listed; what protects it (a price list) still blocks the delete.
+        perms_needed.discard(Membership._meta.verbose_name)
+        deleted = [str(obj) for obj in objs]
+        model_count = {Group._meta.verbose_name_plural: len(objs)}
+        return deleted, model_count, perms_needed, protected
+
     def delete_model(self, request: HttpRequest, obj: Group) -> None:
         group_delete(group=obj)
 
@@ -167,12 +180,39 @@ class MembershipGroupFilter(GroupListFilter):
         return queryset.filter(group_id=group_id)
 
 
-class MembershipStateFilter(ChoiceListFilter):
-    """Current or ended memberships."""
+class MembershipStateFilter(admin.SimpleListFilter):
+    """Current, scheduled or ended memberships."""
 
     title = "state"
     parameter_name = "state"
-    conditions = {"current": ("Current", Q(left_at__isnull=True)), "ended": ("Ended", Q(left_at__isnull=False))}
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin):
+        return [("current", "Current"), ("scheduled", "Scheduled"), ("ended", "Ended")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet):
+        now = timezone.now()
+        if self.value() == "current":
+            return queryset.active_at(now)
+        if self.value() == "scheduled":
+            return queryset.filter(joined_at__gt=now)
+        if self.value() == "ended":
+            return queryset.filter(left_at__lte=now)
+        return queryset
+
+
+class ScheduleMembershipForm(forms.Form):
+    """A membership change of one customer at a chosen time: join a group from a moment, or leave it at one."""
+
+    change = forms.ChoiceField(
+        choices=[("join", "Join the customer group from"), ("leave", "Leave the customer group at")],
+        widget=forms.RadioSelect,
+    )
+    group = forms.ModelChoiceField(queryset=Group.objects.all(), label="Customer group")
+    at = forms.SplitDateTimeField(
+        widget=AdminSplitDateTime,
+        label="Date and time (UTC)",
+        help_text="Past (backdated) or future (scheduled). A scheduled membership is not current until then.",
+    )
 
 
 @admin.register(Membership)
@@ -216,3 +256,52 @@ class MembershipAdmin(ServiceHistoryAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Membership | None = None) -> bool:
         return False
+
+    def get_urls(self):
+        schedule = path(
+            "schedule/<uuid:customer_id>/",
+            self.admin_site.admin_view(self.schedule_view),
+            name="groups_membership_schedule",
+        )
+        return [schedule, *super().get_urls()]
+
+    def schedule_view(self, request: HttpRequest, customer_id):
+        """Schedule (or backdate) one customer's joining or leaving a group, through the membership service."""
+        may_join = request.user.has_perm("groups.add_membership")
+        may_leave = request.user.has_perm("groups.delete_membership")
+        if not (may_join or may_leave):
+            raise PermissionDenied
+        customer = Customer.objects.filter(pk=customer_id).first()
+        if customer is None:
+            self.message_user(request, "No such customer.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:customers_customer_changelist"))
+        back = reverse("admin:customers_customer_change", args=[customer.pk])
+        form = ScheduleMembershipForm(request.POST or None, initial={"change": "join", "at": timezone.now()})
+        if form.is_bound and form.is_valid():
+            change, group, at = (form.cleaned_data[f] for f in ("change", "group", "at"))
+            if not (may_join if change == "join" else may_leave):
+                raise PermissionDenied
+            try:
+                with transaction.atomic():
+                    if change == "join":
+                        membership_add(group=group, customer=customer, joined_at=at, user=request.user)
+                    else:
+                        membership_remove(group=group, customer=customer, left_at=at, user=request.user)
+            except DomainError as error:
+                # The API's joined_at / left_at is this form's "at".
+                form.add_error("at" if error.field in ("joined_at", "left_at") else None, error.detail)
+            else:
+                verb = "joins" if change == "join" else "leaves"
+                when = at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+                self.message_user(request, f"{customer} {verb} customer group “{group}” at {when}.", messages.SUCCESS)
+                return HttpResponseRedirect(back)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Schedule a membership change of {customer}",
+            "opts": self.model._meta,
+            "customer": customer,
+            "back": back,
+            "form": form,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/groups/membership/schedule.html", context)

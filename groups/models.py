@@ -9,7 +9,8 @@ from django.db.models.functions import Lower
 from simple_history.models import HistoricalRecords
 
 from billingengine.validators import no_control_characters
-from groups.querysets import GroupQuerySet, MembershipQuerySet
+from groups.constraints import PostgresOnlyExclusionConstraint, RangeOperators, membership_period
+from groups.querysets import GroupManager, GroupQuerySet, MembershipQuerySet
 
 
 class Group(models.Model):
@@ -22,17 +23,31 @@ class Group(models.Model):
     description = models.TextField(blank=True, default="", help_text="What the group is for.")
     created_at = models.DateTimeField(auto_now_add=True, editable=False)
     updated_at = models.DateTimeField(auto_now=True, editable=False)
+    deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the group was deleted: it is hidden, its name is free, its memberships stay for the history.",
+    )
 
     history = HistoricalRecords(excluded_fields=["updated_at"])
 
-    objects = GroupQuerySet.as_manager()
+    #: The groups that exist (deleted ones hidden): what the API, the admin and the filters see.
+    objects = GroupManager()
+    #: Every group, deleted ones included: for the membership history.
+    all_objects = GroupQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
         verbose_name = "customer group"
         verbose_name_plural = "customer groups"
         constraints = [
-            models.UniqueConstraint(Lower("name"), name="%(app_label)s_%(class)s_name_ci_unique"),
+            # A deleted group frees its name for a new one.
+            models.UniqueConstraint(
+                Lower("name"),
+                condition=models.Q(deleted_at__isnull=True),
+                name="%(app_label)s_%(class)s_name_ci_unique",
+            ),
             models.CheckConstraint(condition=~models.Q(name=""), name="%(app_label)s_%(class)s_name_not_blank"),
         ]
         indexes = [models.Index(fields=["created_at", "id"], name="groups_created_id_idx")]
@@ -40,15 +55,40 @@ class Group(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def protected_references(self) -> list[str]:
+        """Return the names of the things that keep the group from being deleted (e.g. "price lists").
+
+        Groups know nothing of the apps built on them: any model that points at a group with `on_delete=PROTECT`
+        (or RESTRICT), e.g. a price list, blocks its deletion while it has rows.
+        """
+        names = []
+        for relation in self._meta.get_fields(include_hidden=True):
+            if not (relation.auto_created and not relation.concrete and (relation.one_to_many or relation.one_to_one)):
+                continue
+            if relation.on_delete not in (models.PROTECT, models.RESTRICT):
+                continue
+            if relation.related_model._base_manager.filter(**{relation.field.name: self}).exists():
+                names.append(str(relation.related_model._meta.verbose_name_plural))
+        return names
+
+    @property
+    def is_deleted(self) -> bool:
+        """Return whether the group was deleted (it is kept, hidden, for its memberships' history)."""
+        return self.deleted_at is not None
+
 
 class Membership(models.Model):
-    """A customer's membership of a group from `joined_at` until `left_at` (open while current)."""
+    """A customer's membership of a group from `joined_at` until `left_at` (none: no end planned)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="memberships")
-    joined_at = models.DateTimeField(help_text="When the membership started.")
-    left_at = models.DateTimeField(null=True, blank=True, help_text="When it ended; empty while current.")
+    joined_at = models.DateTimeField(
+        help_text="When the membership starts; later than now: scheduled, not current yet."
+    )
+    left_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it ends (past: ended, future: planned); empty: no end planned."
+    )
 
     history = HistoricalRecords()
 
@@ -57,13 +97,25 @@ class Membership(models.Model):
     class Meta:
         ordering = ["joined_at", "id"]
         constraints = [
+            # Two memberships of a customer in a group never share an instant. On PostgreSQL the database holds
+            # this for concurrent writers too (btree_gist); elsewhere the service checks under the writer lock.
+            PostgresOnlyExclusionConstraint(
+                name="%(app_label)s_%(class)s_no_overlap",
+                expressions=[
+                    ("customer", RangeOperators.EQUAL),
+                    ("group", RangeOperators.EQUAL),
+                    (membership_period(), RangeOperators.OVERLAPS),
+                ],
+                violation_error_code="membership_overlap",
+                violation_error_message="The customer already has a membership of this group in that period.",
+            ),
             models.UniqueConstraint(
                 fields=["customer", "group"],
                 condition=models.Q(left_at__isnull=True),
                 name="%(app_label)s_%(class)s_one_current_per_customer_group",
             ),
             models.CheckConstraint(
-                condition=models.Q(left_at__isnull=True) | models.Q(left_at__gte=models.F("joined_at")),
+                condition=models.Q(left_at__isnull=True) | models.Q(left_at__gt=models.F("joined_at")),
                 name="%(app_label)s_%(class)s_left_after_joined",
             ),
         ]

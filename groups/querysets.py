@@ -51,9 +51,22 @@ class MembershipQuerySet(models.QuerySet):
         """
         return self.filter(left_at__isnull=True)
 
+    def scheduled(self) -> MembershipQuerySet:
+        """Return memberships that start later than now: planned, not current yet."""
+        return self.filter(joined_at__gt=DatabaseNow())
+
+    def overlapping(self, start: datetime, end: datetime | None) -> MembershipQuerySet:
+        """Return memberships sharing an instant with the period `[start, end)` (no *end*: open)."""
+        queryset = self.filter(models.Q(left_at__isnull=True) | models.Q(left_at__gt=start))
+        return queryset if end is None else queryset.filter(joined_at__lt=end)
+
 
 class GroupQuerySet(models.QuerySet):
     """Group reads: search and member counts."""
+
+    def alive(self) -> GroupQuerySet:
+        """Return the groups that were not deleted."""
+        return self.filter(deleted_at__isnull=True)
 
     def search(self, term: str) -> GroupQuerySet:
         """Return groups whose name or description contains *term*, ignoring case."""
@@ -78,3 +91,11 @@ class GroupQuerySet(models.QuerySet):
 
         started_open, ending_later = Membership.objects.active_parts(DatabaseNow())
         return self.annotate(customer_count=count(started_open) + count(ending_later))
+
+
+class GroupManager(models.Manager.from_queryset(GroupQuerySet)):
+    """`Group.objects`: the groups that exist. A deleted group is kept (its memberships are history) but hidden
+    from everything that lists, filters or looks up groups; `Group.all_objects` still sees it."""
+
+    def get_queryset(self) -> GroupQuerySet:
+        return super().get_queryset().alive()

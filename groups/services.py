@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
@@ -26,6 +26,7 @@ from billingengine.errors import Conflict, GroupNameTaken, InvalidInput, NotFoun
 from billingengine.validators import normalize_text
 from customers.models import Customer
 from groups import _membership_sql
+from groups.guards import check_membership_change
 from groups.models import Group, Membership
 
 GROUP_FIELDS = ("name", "description")
@@ -66,23 +67,38 @@ def group_update(*, group: Group, changes: Mapping[str, Any], replace: bool = Fa
 
 @transaction.atomic
 def group_delete(*, group: Group, force: bool = False, user: AbstractBaseUser | None = None) -> int:
-    """Delete *group*; with current members only when *force*, ending those memberships first.
+    """Delete *group*: hide it and free its name, keeping it and its memberships for the history.
 
-    Return the number of memberships that were ended.
+    Its current memberships end now and the ones scheduled to start later are cancelled (removed; their
+    change-history rows record it); with current or scheduled members only when *force*. A group something
+    still refers to (e.g. a price list) cannot be deleted. Return the number of memberships ended or cancelled.
     """
-    now = timezone.now()
-    current = Membership.objects.active_at(now).filter(group=group)
-    count = current.count()
-    if count and not force:
+    group = Group.objects.select_for_update().get(pk=group.pk)
+    references = group.protected_references()
+    if references:
         raise Conflict(
-            f"Group '{group.name}' still has {count} current member(s); remove them first "
+            f"Group '{group.name}' is in use by {', '.join(references)}; detach them first.",
+            code="group_in_use",
+            used_by=references,
+        )
+    now = timezone.now()
+    current = list(Membership.objects.active_at(now).filter(group=group))
+    scheduled = list(Membership.objects.filter(group=group, joined_at__gt=now))
+    if (current or scheduled) and not force:
+        planned = f" and {len(scheduled)} scheduled" if scheduled else ""
+        raise Conflict(
+            f"Group '{group.name}' still has {len(current)} current{planned} member(s); remove them first "
             "or delete with force (API: ?force=true).",
             code="group_not_empty",
-            customer_count=count,
+            customer_count=len(current),
+            scheduled_count=len(scheduled),
         )
-    ended = memberships_end(memberships=list(current), at=now, user=user, reason="group deleted")
-    group.delete()
-    return len(ended)
+    reason = "group deleted"
+    ended = memberships_end(memberships=current, at=now, user=user, reason=reason)
+    _cancel(scheduled, user=user, reason=reason)
+    group.deleted_at = now
+    group.save(update_fields=["deleted_at", "updated_at"])
+    return len(ended) + len(scheduled)
 
 
 # --- Memberships: the one write path ---------------------------------------------------------------------------
@@ -146,23 +162,88 @@ def _history(user: AbstractBaseUser | None, reason: str, now: datetime) -> dict[
     return {"default_user": user, "default_change_reason": reason or None, "default_date": now}
 
 
+def _overlap_conflict(existing: Membership) -> Conflict:
+    until = existing.left_at.isoformat() if existing.left_at else "with no end"
+    return Conflict(
+        f"The customer already has a membership of this group from {existing.joined_at.isoformat()} "
+        f"({until}) that overlaps this one (id {existing.pk}).",
+        code="membership_overlap",
+        field="joined_at",
+        existing_id=str(existing.pk),
+        customer_id=str(existing.customer_id),
+        existing_joined_at=existing.joined_at.isoformat(),
+        existing_left_at=existing.left_at.isoformat() if existing.left_at else None,
+    )
+
+
+def _refuse_overlaps(*, group_id: UUID, customer_ids: list[UUID], start: datetime) -> None:
+    """Raise `membership_overlap` naming a membership of the group of one of the customers that shares an instant
+    with `[start, ...)` (no end).
+
+    The exclusion constraint holds the rule on PostgreSQL, also for concurrent writers; this check (under the
+    customers' row locks) gives the clear error, and is the rule itself on SQLite, whose writers are serialised.
+    """
+    for chunk in _chunks(customer_ids):
+        existing = (
+            Membership.objects.filter(group_id=group_id, customer_id__in=chunk)
+            .overlapping(start, None)
+            .order_by("joined_at", "id")
+            .first()
+        )
+        if existing is not None:
+            raise _overlap_conflict(existing)
+
+
 def _insert(memberships: list[Membership], history: dict[str, Any]) -> None:
-    if memberships:
-        bulk_create_with_history(memberships, Membership, batch_size=_CHUNK, **history)
+    """Insert open-ended memberships that all start at the same moment (with their history rows)."""
+    if not memberships:
+        return
+    try:
+        with transaction.atomic():
+            bulk_create_with_history(memberships, Membership, batch_size=_CHUNK, **history)
+    except IntegrityError as error:
+        # The exclusion constraint (or the one-open-membership index): say which membership is in the way.
+        by_group: dict[UUID, list[UUID]] = {}
+        for membership in memberships:
+            by_group.setdefault(membership.group_id, []).append(membership.customer_id)
+        for group_id, customer_ids in by_group.items():
+            try:
+                _refuse_overlaps(group_id=group_id, customer_ids=customer_ids, start=memberships[0].joined_at)
+            except Conflict as conflict:
+                raise conflict from error
+        raise
+
+
+def _check_ends(memberships: list[Membership], at: datetime) -> None:
+    """Refuse to end *memberships* at *at* unless that is after each one's start."""
+    early = [m for m in memberships if m.joined_at >= at]
+    if early:
+        raise InvalidInput(
+            f"A membership must end after it starts: {at.isoformat()} is not later than its joined_at "
+            f"({early[0].joined_at.isoformat()}).",
+            code="ends_before_start",
+            field="left_at",
+        )
 
 
 def _end(memberships: list[Membership], at: datetime, history: dict[str, Any]) -> None:
-    early = [m for m in memberships if m.joined_at > at]
-    if early:
-        raise InvalidInput(
-            f"A membership cannot end ({at.isoformat()}) before it starts ({early[0].joined_at.isoformat()}).",
-            code="ends_before_start",
-            field="at",
-        )
+    _check_ends(memberships, at)
     for membership in memberships:
         membership.left_at = at
     if memberships:
         bulk_update_with_history(memberships, Membership, ["left_at"], batch_size=_CHUNK, **history)
+
+
+def _cancel(memberships: list[Membership], *, user: AbstractBaseUser | None, reason: str) -> None:
+    """Remove memberships that have not started yet (a cancelled plan); each gets a "-" history row."""
+    if not memberships:
+        return
+    earliest = min(m.joined_at for m in memberships)
+    check_membership_change(customer_ids={m.customer_id for m in memberships}, at=earliest)
+    for membership in memberships:
+        membership._history_user = user
+        membership._change_reason = reason or None
+        membership.delete()
 
 
 @transaction.atomic
@@ -174,27 +255,34 @@ def memberships_start(
     user: AbstractBaseUser | None = None,
     reason: str = "",
 ) -> MembershipsStarted:
-    """Make each customer a member of *group* from *at* (default now), unless it has an open membership there.
+    """Make each customer a member of *group* from *at* (default now; past: backdated, future: scheduled).
 
-    Idempotent: a customer with an open membership of *group* keeps it (returned in `existing`). A membership
+    Without *at*, a customer who is a current member keeps that membership (idempotent; returned in
+    `existing`). With *at*, every customer gets a new membership from then. Either way a new membership that
+    would overlap another one of the customer in *group* is refused (`Conflict` "membership_overlap", naming
+    it) and nothing is written; so are changes the registered guards (`groups.guards`) refuse. A membership
     starting in the future is not current until then. Each started membership gets a history row ("+").
     """
-    now = timezone.now()
-    at = at or now
     ids = _unique_ids(customer_ids)
     result = MembershipsStarted()
     if not ids:
         return result
     _lock_customers(ids)
-    open_ = {}
-    for chunk in _chunks(ids):
-        open_.update(
-            {m.customer_id: m for m in Membership.objects.open_ended().filter(group=group, customer_id__in=chunk)}
-        )
-    result.existing = [open_[pk] for pk in ids if pk in open_]
-    result.started = [
-        Membership(id=uuid.uuid4(), group=group, customer_id=pk, joined_at=at) for pk in ids if pk not in open_
-    ]
+    # "Now" once the customers are locked: a concurrent writer that held the lock before wrote at an earlier time,
+    # so its membership is current by then (taken before the lock, it could be "later" and look scheduled).
+    now = timezone.now()
+    start = at or now
+    current: dict[UUID, Membership] = {}
+    if at is None:
+        for chunk in _chunks(ids):
+            current.update(
+                {m.customer_id: m for m in Membership.objects.active_at(now).filter(group=group, customer_id__in=chunk)}
+            )
+    result.existing = [current[pk] for pk in ids if pk in current]
+    new = [pk for pk in ids if pk not in current]
+    _refuse_overlaps(group_id=group.pk, customer_ids=new, start=start)
+    check_membership_change(customer_ids=new, at=start)
+    result.started = [Membership(id=uuid.uuid4(), group=group, customer_id=pk, joined_at=start) for pk in new]
     _insert(result.started, _history(user, reason, now))
     return result
 
@@ -209,27 +297,35 @@ def memberships_end(
     user: AbstractBaseUser | None = None,
     reason: str = "",
 ) -> list[Membership]:
-    """End open memberships at *at* (default now) and return them; the rows stay, for the history.
+    """End memberships at *at* (default now; past or future) and return them; the rows stay, for the history.
 
-    Which ones: the given *memberships*, or the open memberships of *group* and/or *customer_ids* (at least
-    one of the two). Memberships already ended are left alone. Each ended one gets a history row ("~").
+    Which ones: the given *memberships* (those not ended by *at*), or the memberships of *group* and/or
+    *customer_ids* (at least one of the two) that are current at *at*. A membership must end after it starts
+    (`InvalidInput` "ends_before_start"); the registered guards may refuse the change. Each ended one gets a
+    history row ("~").
     """
+    given_at = at
     now = timezone.now()
     at = at or now
-    queryset = Membership.objects.open_ended()
     if memberships is not None:
+        queryset = Membership.objects.filter(models.Q(left_at__isnull=True) | models.Q(left_at__gt=at))
         pks = [m.pk for m in memberships]
         to_end = [m for chunk in _chunks(pks) for m in queryset.filter(pk__in=chunk).select_for_update()]
     elif group is None and customer_ids is None:
         raise TypeError("memberships_end needs group, customer_ids or memberships")
     elif customer_ids is None:
-        to_end = list(queryset.filter(group=group).select_for_update())
+        to_end = list(Membership.objects.active_at(at).filter(group=group).select_for_update())
     else:
         ids = _unique_ids(customer_ids)
         _lock_customers(ids)
+        if given_at is None:  # "now" once the customers are locked (see memberships_start)
+            now = at = timezone.now()
+        queryset = Membership.objects.active_at(at)
         if group is not None:
             queryset = queryset.filter(group=group)
         to_end = [m for chunk in _chunks(ids) for m in queryset.filter(customer_id__in=chunk)]
+    _check_ends(to_end, at)
+    check_membership_change(customer_ids={m.customer_id for m in to_end}, at=at)
     _end(to_end, at, _history(user, reason, now))
     return to_end
 
@@ -243,12 +339,15 @@ def memberships_replace(
     reason: str = "",
     method: str = "auto",
 ) -> set[UUID]:
-    """Make each customer's open memberships exactly the given groups, from *at* (default now).
+    """Make each customer's memberships current at *at* (default now) exactly the given groups, from *at* on.
 
-    Memberships that stay keep their start; unwanted open ones end at *at*; missing ones start at *at*.
-    Return the ids of the customers whose memberships changed. *method*: "sql" (PostgreSQL, set-based),
-    "orm", or "auto" (sql on PostgreSQL from SQL_REPLACE_MIN_CUSTOMERS customers on).
+    Memberships that stay keep their start (and a planned end); unwanted current ones end at *at*; missing ones
+    start at *at*, or, where the customer has a membership of that group scheduled to start later, that one
+    starts at *at* instead. Memberships scheduled in other groups stay as planned. The registered guards see
+    the customers that change. Return the ids of the customers whose memberships changed. *method*: "sql"
+    (PostgreSQL, set-based), "orm", or "auto" (sql on PostgreSQL from SQL_REPLACE_MIN_CUSTOMERS customers on).
     """
+    given_at = at
     now = timezone.now()
     at = at or now
     wanted = {UUID(str(c)): set(_unique_ids(g)) for c, g in customer_ids_to_group_ids.items()}
@@ -259,14 +358,30 @@ def memberships_replace(
         big = len(wanted) >= SQL_REPLACE_MIN_CUSTOMERS
         method = "sql" if connection.vendor == "postgresql" and big else "orm"
     if method == "sql":
-        return _membership_sql.replace(wanted, at=at, now=now, user=user, reason=reason)
+        try:
+            with transaction.atomic():
+                changed = _membership_sql.replace(wanted, at=at, now=now, user=user, reason=reason)
+        except IntegrityError as error:  # a concurrent writer's membership overlaps one this would start
+            raise Conflict(
+                "A membership this change would start overlaps one written meanwhile; nothing was changed.",
+                code="membership_overlap",
+            ) from error
+        # Set-based, so the guards see what changed once the statement ran; refusing rolls it all back.
+        check_membership_change(customer_ids=changed, at=at)
+        return changed
     ids = list(wanted)
     _lock_customers(ids)
+    if given_at is None:  # "now" once the customers are locked (see memberships_start)
+        now = at = timezone.now()
     current: dict[UUID, dict[UUID, Membership]] = {}
+    scheduled: dict[tuple[UUID, UUID], Membership] = {}
     for chunk in _chunks(ids):
-        for membership in Membership.objects.open_ended().filter(customer_id__in=chunk):
+        for membership in Membership.objects.active_at(at).filter(customer_id__in=chunk):
             current.setdefault(membership.customer_id, {})[membership.group_id] = membership
+        for membership in Membership.objects.filter(customer_id__in=chunk, joined_at__gt=at).order_by("joined_at"):
+            scheduled.setdefault((membership.customer_id, membership.group_id), membership)  # the earliest
     to_end: list[Membership] = []
+    to_move: list[Membership] = []
     to_start: list[Membership] = []
     changed: set[UUID] = set()
     for customer_id, groups in wanted.items():
@@ -276,11 +391,21 @@ def memberships_replace(
                 to_end.append(membership)
                 changed.add(customer_id)
         for group_id in groups:
-            if group_id not in mine:
+            if group_id in mine:
+                continue
+            planned = scheduled.get((customer_id, group_id))
+            if planned is not None:
+                planned.joined_at = at
+                to_move.append(planned)
+            else:
                 to_start.append(Membership(id=uuid.uuid4(), group_id=group_id, customer_id=customer_id, joined_at=at))
-                changed.add(customer_id)
+            changed.add(customer_id)
+    _check_ends(to_end, at)
+    check_membership_change(customer_ids=changed, at=at)
     history = _history(user, reason, now)
     _end(to_end, at, history)
+    if to_move:
+        bulk_update_with_history(to_move, Membership, ["joined_at"], batch_size=_CHUNK, **history)
     _insert(to_start, history)
     return changed
 
@@ -307,24 +432,38 @@ def memberships_load(*, rows: list[tuple[str, str, str, str]]) -> int:
 
 
 def membership_add(
-    *, group: Group, customer: Customer | UUID, user: AbstractBaseUser | None = None, reason: str = ""
+    *,
+    group: Group,
+    customer: Customer | UUID,
+    joined_at: datetime | None = None,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
 ) -> tuple[Membership, bool]:
-    """Make *customer* a current member of *group*; return the membership and whether it started now."""
+    """Make *customer* a member of *group* from *joined_at* (default now; see `memberships_start`); return the
+    membership and whether it was started (False: already a current member, and no *joined_at* was given)."""
     customer_id = customer.pk if isinstance(customer, Customer) else customer
-    result = memberships_start(group=group, customer_ids=[customer_id], user=user, reason=reason)
+    result = memberships_start(group=group, customer_ids=[customer_id], at=joined_at, user=user, reason=reason)
     return (result.started[0], True) if result.started else (result.existing[0], False)
 
 
 def membership_remove(
-    *, group: Group, customer: Customer | UUID | str, user: AbstractBaseUser | None = None, reason: str = ""
+    *,
+    group: Group,
+    customer: Customer | UUID | str,
+    left_at: datetime | None = None,
+    user: AbstractBaseUser | None = None,
+    reason: str = "",
 ) -> Membership:
-    """End *customer*'s current membership of *group*; raise NotFound when it is not a current member."""
+    """End *customer*'s membership of *group* that is current at *left_at* (default now; past or future), at that
+    instant; raise NotFound when there is none."""
     customer_id = customer.pk if isinstance(customer, Customer) else customer
+    when = "now" if left_at is None else f"at {left_at.isoformat()}"
+    not_a_member = NotFound(f"The customer is not a member of this group {when}.", code="not_a_member")
     if not Customer.objects.filter(pk=customer_id).exists():
-        raise NotFound("The customer is not a current member of this group.", code="not_a_member")
-    ended = memberships_end(group=group, customer_ids=[customer_id], user=user, reason=reason)
+        raise not_a_member
+    ended = memberships_end(group=group, customer_ids=[customer_id], at=left_at, user=user, reason=reason)
     if not ended:
-        raise NotFound("The customer is not a current member of this group.", code="not_a_member")
+        raise not_a_member
     return ended[0]
 
 

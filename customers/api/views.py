@@ -15,7 +15,7 @@ from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
 from customers.querysets import attach_group_ids
-from groups.api.serializers import GroupSerializer
+from groups.api.serializers import CustomerMembershipSerializer, GroupSerializer
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, resolve_group_ids
 
@@ -41,19 +41,22 @@ class CustomerViewSet(WritableResourceViewSet):
     ordering_fields = ("created_at", "name", "updated_at")
     ordering = "created_at"
     basename = "customer"
+    #: Routes listing something other than customers.
+    SUB_RESOURCES = ("groups", "memberships")
 
     def get_queryset(self):
-        if self.action == "groups":  # only the customer's id is needed there
+        if self.action in self.SUB_RESOURCES:  # only the customer's id is needed there
             return Customer.objects.only("id")
         return super().get_queryset()
 
     def get_object(self):
         customer = super().get_object()
-        return customer if self.action == "groups" else attach_group_ids([customer])[0]
+        return customer if self.action in self.SUB_RESOURCES else attach_group_ids([customer])[0]
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        return page if self.action == "groups" else attach_group_ids(page)  # one query for the page's group ids
+        # One query for the page's group ids (the sub-resources list groups or memberships, not customers).
+        return page if self.action in self.SUB_RESOURCES else attach_group_ids(page)
 
     @transaction.atomic
     def perform_service_create(self, data: dict) -> Customer:
@@ -95,6 +98,32 @@ class CustomerViewSet(WritableResourceViewSet):
         at = params.validated_data.get("at")
         memberships = Membership.objects.filter(customer=customer)
         memberships = memberships.active_at(at) if at else memberships.current()
-        queryset = Group.objects.filter(id__in=memberships.values("group_id")).with_customer_count()
+        # A deleted group ended its memberships when it was deleted, so it can only answer for a moment before.
+        groups = Group.all_objects if at else Group.objects
+        queryset = groups.filter(id__in=memberships.values("group_id")).with_customer_count()
         page = self.paginate_queryset(queryset)
         return self.get_paginated_response(GroupSerializer(page, many=True).data)
+
+    @extend_schema(
+        summary="The customer's memberships: past, current and scheduled",
+        responses=CustomerMembershipSerializer(many=True),
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        permission_model=Membership,
+        filterset_class=None,
+        ordering_fields=("joined_at",),
+        ordering="joined_at",
+    )
+    def memberships(self, request, *args, **kwargs):
+        """List every membership of the customer by `joined_at`, those of deleted groups included."""
+        customer = self.get_object()
+        queryset = (
+            Membership.objects.filter(customer=customer)
+            .select_related("group")
+            .only("id", "group_id", "joined_at", "left_at", "group__name")
+        )
+        page = self.paginate_queryset(queryset)
+        return self.get_paginated_response(CustomerMembershipSerializer(page, many=True).data)

@@ -41,8 +41,33 @@ class MembershipSerializer(FastRepresentationMixin, CachedFieldsMixin, serialize
 
     class Meta:
         model = Membership
-        fields = ("group_id", "customer_id", "joined_at")
+        fields = ("group_id", "customer_id", "joined_at", "left_at")
         read_only_fields = fields
+        extra_kwargs = {
+            "joined_at": {"help_text": "When the membership starts (or started); later than now: scheduled."},
+            "left_at": {"help_text": "When it ends (or ended); null while it has no planned end."},
+        }
+
+
+class CustomerMembershipSerializer(serializers.ModelSerializer):
+    """One of a customer's memberships, past, current or scheduled (deleted groups included)."""
+
+    group_id = serializers.UUIDField(read_only=True)
+    group_name = serializers.CharField(read_only=True, source="group.name", help_text="The group's name.")
+
+    class Meta:
+        model = Membership
+        fields = ("id", "group_id", "group_name", "joined_at", "left_at")
+        read_only_fields = fields
+        extra_kwargs = MembershipSerializer.Meta.extra_kwargs
+
+
+class MembershipEndQuerySerializer(serializers.Serializer):
+    """`?left_at=` of removing a customer from a group."""
+
+    left_at = serializers.DateTimeField(
+        required=False, help_text="When the membership ends (default now; past or future)."
+    )
 
 
 class MembershipCreateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -51,6 +76,11 @@ class MembershipCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     customer_id = StrictUUIDField(required=False, help_text="The customer's id.")
     customer_external_id = StrictCharField(
         required=False, max_length=255, validators=[no_control_characters], help_text="Or the customer's external_id."
+    )
+    joined_at = serializers.DateTimeField(
+        required=False,
+        help_text="When the membership starts (default now; past: backdated, future: scheduled). With it, any "
+        "overlap with another membership of the customer in the group is 409 membership_overlap.",
     )
 
     def validate(self, attrs):

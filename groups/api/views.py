@@ -16,7 +16,12 @@ from customers.api.serializers import CustomerSerializer
 from customers.models import Customer
 from customers.querysets import attach_group_ids
 from groups import services
-from groups.api.serializers import GroupSerializer, MembershipCreateSerializer, MembershipSerializer
+from groups.api.serializers import (
+    GroupSerializer,
+    MembershipCreateSerializer,
+    MembershipEndQuerySerializer,
+    MembershipSerializer,
+)
 from groups.filters import GroupFilterSet
 from groups.models import Group, Membership
 
@@ -66,7 +71,7 @@ class GroupViewSet(WritableResourceViewSet):
     def perform_service_destroy(self, obj: Group) -> None:
         params = ForceQuerySerializer(data=self.request.query_params)
         params.is_valid(raise_exception=True)
-        services.group_delete(group=obj, force=params.validated_data["force"])
+        services.group_delete(group=obj, force=params.validated_data["force"], user=self.request.user)
 
     @extend_schema(summary="Current members of the group", responses=CustomerSerializer(many=True), filters=False)
     @action(
@@ -86,8 +91,10 @@ class GroupViewSet(WritableResourceViewSet):
         summary="Add a customer to the group",
         request=MembershipCreateSerializer,
         responses={
-            201: OpenApiResponse(MembershipSerializer, description="The membership started now."),
-            200: OpenApiResponse(MembershipSerializer, description="Already a current member: the existing one."),
+            201: OpenApiResponse(MembershipSerializer, description="The membership starts at joined_at (default now)."),
+            200: OpenApiResponse(
+                MembershipSerializer, description="No joined_at and already a current member: the existing one."
+            ),
         },
     )
     @customers.mapping.post
@@ -95,12 +102,25 @@ class GroupViewSet(WritableResourceViewSet):
         group = self.get_object()
         serializer = MembershipCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        membership, created = services.membership_add(group=group, customer=serializer.validated_data["customer"])
+        membership, created = services.membership_add(
+            group=group,
+            customer=serializer.validated_data["customer"],
+            joined_at=serializer.validated_data.get("joined_at"),
+            user=request.user,
+        )
         return Response(MembershipSerializer(membership).data, status=201 if created else 200)
 
     @extend_schema(
         summary="Remove a customer from the group (the membership ends)",
-        parameters=[OpenApiParameter("customer_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        parameters=[
+            OpenApiParameter("customer_id", OpenApiTypes.UUID, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "left_at",
+                OpenApiTypes.DATETIME,
+                description="When the membership ends (default now; past or future): the membership current at that "
+                "instant ends then (404 if there is none).",
+            ),
+        ],
         responses={204: None},
     )
     @action(
@@ -116,5 +136,9 @@ class GroupViewSet(WritableResourceViewSet):
             customer_id = Customer._meta.pk.to_python(customer_id)
         except DjangoValidationError as error:  # a malformed id is an unknown resource
             raise NotFound("The customer is not a current member of this group.") from error
-        services.membership_remove(group=group, customer=customer_id)
+        params = MembershipEndQuerySerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        services.membership_remove(
+            group=group, customer=customer_id, left_at=params.validated_data.get("left_at"), user=request.user
+        )
         return Response(status=204)

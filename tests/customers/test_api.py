@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -316,7 +317,7 @@ def test_customer_groups_lists_current_groups_paginated(api):
     MembershipFactory(customer=customer, group=b)
     MembershipFactory(customer=customer, group=a)
     ended = MembershipFactory(customer=customer, group=old)
-    Membership.objects.filter(pk=ended.pk).update(left_at=ended.joined_at)
+    Membership.objects.filter(pk=ended.pk).update(left_at=ended.joined_at + timedelta(microseconds=1))
     body = api.get(f"{URL}/{customer.pk}/groups").json()
     assert set(body) == {"next", "previous", "results"}
     assert [g["name"] for g in body["results"]] == ["A", "B"]

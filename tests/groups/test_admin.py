@@ -96,10 +96,19 @@ def test_rename_group(admin_client):
 def test_deleting_an_empty_group_works(admin_client):
     group = GroupFactory()
     # An ended membership does not make the group "non-empty".
-    MembershipFactory(group=group, joined_at=timezone.now() - timezone.timedelta(days=1), left_at=timezone.now())
+    ended = MembershipFactory(
+        group=group, joined_at=timezone.now() - timezone.timedelta(days=1), left_at=timezone.now()
+    )
+    confirmation = admin_client.get(url("groups_group_delete", group.pk)).content.decode()
+    assert "Membership:" not in confirmation and "historical" not in confirmation  # kept, not deleted
     response = admin_client.post(url("groups_group_delete", group.pk), {"post": "yes"})
     assert response.status_code == 302
     assert not Group.objects.filter(pk=group.pk).exists()
+    # Hidden, not erased: the group and its membership stay for the history.
+    assert Group.all_objects.get(pk=group.pk).is_deleted
+    assert Membership.objects.filter(pk=ended.pk).exists()
+    assert admin_client.get(url("groups_group_change", group.pk)).status_code == 302  # "does not exist"
+    assert url("groups_group_change", group.pk) not in admin_client.get(url("groups_group_changelist")).content.decode()
 
 
 def test_deleting_a_group_with_members_is_refused_with_an_explanation(admin_client):

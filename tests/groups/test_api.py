@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.utils import timezone
 
 from groups.models import Group, Membership
 from tests.customers.test_api import problem
@@ -28,7 +29,7 @@ def test_group_representation(api):
     group = GroupFactory(name="VIP", description="d")
     MembershipFactory(group=group)
     ended = MembershipFactory(group=group)
-    Membership.objects.filter(pk=ended.pk).update(left_at=ended.joined_at)
+    Membership.objects.filter(pk=ended.pk).update(left_at=timezone.now())
     data = api.get(f"{URL}/{group.pk}").json()
     assert list(data) == ["id", "name", "description", "customer_count", "created_at", "updated_at"]
     assert data["customer_count"] == 1  # current members only
@@ -94,10 +95,12 @@ def test_delete_group_with_current_members_is_409_unless_forced(api):
 
     assert api.delete(f"{URL}/{group.pk}", QUERY_STRING="force=true").status_code == 204
     assert not Group.objects.filter(pk=group.pk).exists()
-    # the customer stays; the ended membership is kept in the change history
+    # the customer stays; the group and its ended membership are kept, hidden, for the history
     assert membership.customer.__class__.objects.filter(pk=membership.customer_id).exists()
+    assert Group.all_objects.get(pk=group.pk).deleted_at is not None
+    assert Membership.objects.get(pk=membership.pk).left_at is not None
     history = Membership.history.filter(id=membership.pk).order_by("history_date")
-    assert [h.history_type for h in history] == ["+", "~", "-"]
+    assert [h.history_type for h in history] == ["+", "~"]
     assert history[1].left_at is not None
 
 
@@ -114,8 +117,9 @@ def test_add_member_by_customer_id_is_201_with_the_membership(api):
     response = api.post(f"{URL}/{group.pk}/customers", {"customer_id": str(customer.pk)}, format="json")
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"group_id", "customer_id", "joined_at"}
+    assert set(body) == {"group_id", "customer_id", "joined_at", "left_at"}
     assert body["group_id"] == str(group.pk) and body["customer_id"] == str(customer.pk)
+    assert body["left_at"] is None
     assert Membership.objects.current().filter(group=group, customer=customer).count() == 1
 
 
@@ -162,7 +166,7 @@ def test_list_members_lists_current_members_as_customers(api):
     group = GroupFactory()
     current = MembershipFactory(group=group).customer
     ended = MembershipFactory(group=group)
-    Membership.objects.filter(pk=ended.pk).update(left_at=ended.joined_at)
+    Membership.objects.filter(pk=ended.pk).update(left_at=timezone.now())
     CustomerFactory()  # not a member
     results = api.get(f"{URL}/{group.pk}/customers").json()["results"]
     assert [c["id"] for c in results] == [str(current.pk)]
@@ -204,5 +208,5 @@ def test_database_allows_only_one_current_membership_per_customer_and_group(db):
     membership = MembershipFactory()
     with pytest.raises(IntegrityError), transaction.atomic():
         MembershipFactory(group=membership.group, customer=membership.customer)
-    Membership.objects.filter(pk=membership.pk).update(left_at=membership.joined_at)
+    Membership.objects.filter(pk=membership.pk).update(left_at=timezone.now())
     MembershipFactory(group=membership.group, customer=membership.customer)  # a later, new membership is fine
