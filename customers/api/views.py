@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import connection, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers
@@ -14,7 +14,7 @@ from customers import services
 from customers.api.serializers import CustomerSerializer
 from customers.filters import CustomerFilterSet
 from customers.models import Customer
-from customers.querysets import attach_group_ids
+from customers.querysets import attach_group_id_array, attach_group_ids
 from groups.api.serializers import GroupSerializer
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, resolve_group_ids
@@ -45,11 +45,17 @@ class CustomerViewSet(WritableResourceViewSet):
     def get_queryset(self):
         if self.action == "groups":  # only the customer's id is needed there
             return Customer.objects.only("id")
+        if self.action == "retrieve" and connection.vendor == "postgresql":
+            return Customer.objects.with_group_id_array()  # the customer and its group ids in one query
         return super().get_queryset()
 
     def get_object(self):
         customer = super().get_object()
-        return customer if self.action == "groups" else attach_group_ids([customer])[0]
+        if self.action == "groups":
+            return customer
+        if hasattr(customer, "group_id_array"):
+            return attach_group_id_array(customer)
+        return attach_group_ids([customer])[0]
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
