@@ -25,8 +25,9 @@ from django.db import connection
 from billingengine.models import ApiKey
 
 
+@cache
 def supported() -> bool:
-    """Return whether the one-query path applies to the default database."""
+    """Return whether the one-query path applies to the default database (fixed for the process)."""
     return connection.vendor == "postgresql"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from django.db import connection, transaction
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -18,6 +20,13 @@ from customers.querysets import attach_group_id_array, attach_group_ids
 from groups.api.serializers import GroupSerializer
 from groups.models import Group, Membership
 from groups.services import customer_set_groups, resolve_group_ids
+
+
+@cache
+def _detail_queryset():
+    """The retrieve's queryset on PostgreSQL, built once per process (its subquery reads "now" when it
+    runs); None elsewhere (the customer, then its group ids)."""
+    return Customer.objects.with_group_id_array() if connection.vendor == "postgresql" else None
 
 
 class AtQuerySerializer(serializers.Serializer):
@@ -45,8 +54,8 @@ class CustomerViewSet(WritableResourceViewSet):
     def get_queryset(self):
         if self.action == "groups":  # only the customer's id is needed there
             return Customer.objects.only("id")
-        if self.action == "retrieve" and connection.vendor == "postgresql":
-            return Customer.objects.with_group_id_array()  # the customer and its group ids in one query
+        if self.action == "retrieve" and _detail_queryset() is not None:
+            return _detail_queryset().all()  # the customer and its group ids in one query
         return super().get_queryset()
 
     def get_object(self):
