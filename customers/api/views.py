@@ -23,9 +23,9 @@ from groups.services import customer_set_groups, resolve_group_ids
 
 
 @cache
-def _detail_queryset():
-    """The retrieve's queryset on PostgreSQL, built once per process (its subquery reads "now" when it
-    runs); None elsewhere (the customer, then its group ids)."""
+def _read_queryset():
+    """The retrieve's and the list's queryset on PostgreSQL, built once per process (its subquery reads
+    "now" when it runs); None elsewhere (the customers, then one query for their group ids)."""
     return Customer.objects.with_group_id_array() if connection.vendor == "postgresql" else None
 
 
@@ -54,8 +54,8 @@ class CustomerViewSet(WritableResourceViewSet):
     def get_queryset(self):
         if self.action == "groups":  # only the customer's id is needed there
             return Customer.objects.only("id")
-        if self.action == "retrieve" and _detail_queryset() is not None:
-            return _detail_queryset().all()  # the customer and its group ids in one query
+        if self.action in ("retrieve", "list") and _read_queryset() is not None:
+            return _read_queryset().all()  # customers and their current group ids in one query
         return super().get_queryset()
 
     def get_object(self):
@@ -68,7 +68,11 @@ class CustomerViewSet(WritableResourceViewSet):
 
     def paginate_queryset(self, queryset):
         page = super().paginate_queryset(queryset)
-        return page if self.action == "groups" else attach_group_ids(page)  # one query for the page's group ids
+        if self.action == "groups":
+            return page
+        if page and hasattr(page[0], "group_id_array"):
+            return [attach_group_id_array(customer) for customer in page]
+        return attach_group_ids(page)  # one query for the page's group ids
 
     @transaction.atomic
     def perform_service_create(self, data: dict) -> Customer:

@@ -114,8 +114,8 @@ def test_validation_through_cached_fields_matches_plain_fields():
 
 
 @pytest.mark.postgres
-def test_retrieve_reads_the_same_current_group_ids_in_one_query_as_the_plain_path(readonly_api):
-    """`with_group_id_array()` (the API's retrieve on PostgreSQL) lists exactly the groups current now
+def test_retrieve_and_list_read_the_same_current_group_ids_in_one_query_as_the_plain_path(readonly_api):
+    """`with_group_id_array()` (the API's retrieve and list on PostgreSQL) lists exactly the groups current now
     (joined_at <= now < left_at, no left_at: open), in `group_ids` order, as the plain property does."""
     from datetime import timedelta
 
@@ -139,3 +139,7 @@ def test_retrieve_reads_the_same_current_group_ids_in_one_query_as_the_plain_pat
     assert attach_group_id_array(Customer.objects.with_group_id_array().get(pk=bare.pk)).group_ids == []
     expected = CustomerSerializer(Customer.objects.get(pk=customer.pk)).data
     assert readonly_api.get(f"/api/v1/customers/{customer.pk}").json() == expected
+    page = readonly_api.get("/api/v1/customers?page_size=100").json()["results"]
+    plain = CustomerSerializer(Customer.objects.order_by("created_at", "id"), many=True).data
+    assert page == plain
+    assert [c["group_ids"] for c in page] == [[str(g) for g in expected["group_ids"]], []]
