@@ -20,7 +20,7 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 
 from billingengine.models import ApiKey
 
@@ -39,9 +39,7 @@ def usable_key_with_user(prefix: str, now: datetime) -> tuple[ApiKey, set[str] |
     superuser, who holds every permission without a lookup. The caller still verifies the secret.
     """
     sql, key_fields, user_fields = _statement()
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [prefix, now])
-        row = cursor.fetchone()
+    row = _fetch_checking_the_connection(sql, [prefix, now])
     if row is None:
         return None
     key_count = len(key_fields)
@@ -51,6 +49,34 @@ def usable_key_with_user(prefix: str, now: datetime) -> tuple[ApiKey, set[str] |
     api_key.user = user
     permissions = row[key_count + user_count]
     return api_key, (None if permissions is None else set(permissions))
+
+
+def _fetch_checking_the_connection(sql: str, params: list) -> tuple | None:
+    """Run the statement as the request's connection health check: reconnect once if the connection broke.
+
+    With `CONN_HEALTH_CHECKS`, Django spends a round trip (`SELECT 1`) before the first query of each
+    request on a reused connection, so that a connection broken since the last request (a restarted
+    database) costs no failed request. This statement is an API request's first; outside a transaction
+    it does that check itself: it marks the request's health check as done, and if the connection turns
+    out to be broken, closes it and runs the statement once more on a new one (a read: safe to repeat).
+    Inside a transaction (tests, a view made atomic) Django's own check and error handling apply unchanged.
+    """
+    retry = not connection.in_atomic_block
+    if retry:
+        connection.health_check_done = True  # this statement is the check
+    try:
+        return _fetch(sql, params)
+    except (OperationalError, InterfaceError):
+        if not retry:
+            raise
+        connection.close()
+        return _fetch(sql, params)
+
+
+def _fetch(sql: str, params: list) -> tuple | None:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()
 
 
 @cache
