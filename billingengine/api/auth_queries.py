@@ -20,7 +20,7 @@ from functools import cache
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.contrib.contenttypes.models import ContentType
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connection, connections
 
 from billingengine.models import ApiKey
 
@@ -39,19 +39,20 @@ def usable_key_with_user(prefix: str, now: datetime) -> tuple[ApiKey, set[str] |
     superuser, who holds every permission without a lookup. The caller still verifies the secret.
     """
     sql, key_fields, user_fields = _statement()
-    row = _fetch_checking_the_connection(sql, [prefix, now])
+    db = connections[DEFAULT_DB_ALIAS]  # looked up once: each `connection.x` is a thread-local look-up
+    row = _fetch_checking_the_connection(db, sql, [prefix, now])
     if row is None:
         return None
     key_count = len(key_fields)
     user_count = len(user_fields)
-    api_key = ApiKey.from_db(connection.alias, key_fields, row[:key_count])
-    user = get_user_model().from_db(connection.alias, user_fields, row[key_count : key_count + user_count])
+    api_key = ApiKey.from_db(db.alias, key_fields, row[:key_count])
+    user = get_user_model().from_db(db.alias, user_fields, row[key_count : key_count + user_count])
     api_key.user = user
     permissions = row[key_count + user_count]
     return api_key, (None if permissions is None else set(permissions))
 
 
-def _fetch_checking_the_connection(sql: str, params: list) -> tuple | None:
+def _fetch_checking_the_connection(db, sql: str, params: list) -> tuple | None:
     """Run the statement as the request's connection health check: reconnect once if the connection broke.
 
     With `CONN_HEALTH_CHECKS`, Django spends a round trip (`SELECT 1`) before the first query of each
@@ -61,20 +62,20 @@ def _fetch_checking_the_connection(sql: str, params: list) -> tuple | None:
     out to be broken, closes it and runs the statement once more on a new one (a read: safe to repeat).
     Inside a transaction (tests, a view made atomic) Django's own check and error handling apply unchanged.
     """
-    retry = not connection.in_atomic_block
+    retry = not db.in_atomic_block
     if retry:
-        connection.health_check_done = True  # this statement is the check
+        db.health_check_done = True  # this statement is the check
     try:
-        return _fetch(sql, params)
+        return _fetch(db, sql, params)
     except (OperationalError, InterfaceError):
         if not retry:
             raise
-        connection.close()
-        return _fetch(sql, params)
+        db.close()
+        return _fetch(db, sql, params)
 
 
-def _fetch(sql: str, params: list) -> tuple | None:
-    with connection.cursor() as cursor:
+def _fetch(db, sql: str, params: list) -> tuple | None:
+    with db.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchone()
 
