@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, NamedTuple
 from uuid import UUID
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db import models
 
 if TYPE_CHECKING:
@@ -51,10 +52,8 @@ class CustomerQuerySet(models.QuerySet):
         `Customer.group_ids` order, read in the customer's own query (an array subquery); pass the fetched
         customers to `attach_group_id_array` before reading `group_ids`.
 
-        One query instead of `attach_group_ids`' two for one customer (the API's detail read).
+        The API's retrieve and list: one query instead of two (the customers, then `attach_group_ids`).
         """
-        from django.contrib.postgres.expressions import ArraySubquery
-
         ids = (
             _current_memberships(self.model)
             .filter(customer_id=models.OuterRef("pk"))
