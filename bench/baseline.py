@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
@@ -16,6 +17,7 @@ from billingengine.api.authentication import ApiKeyAuthentication
 from customers.models import Customer
 from customers.querysets import attach_group_ids
 from customers.services import CUSTOMER_FIELDS, customer_create
+from groups.services import customer_set_groups, resolve_group_ids
 
 _auth = ApiKeyAuthentication()
 
@@ -66,6 +68,17 @@ def customer_detail(request: HttpRequest, pk) -> HttpResponse:
     return JsonResponse(_customer(customer))
 
 
+@transaction.atomic
+def _create(fields: dict, group_ids) -> Customer:
+    """Create the customer and its memberships as the API does (unknown groups fail before any write)."""
+    if group_ids:
+        resolve_group_ids(group_ids)
+    customer = customer_create(**fields)
+    if group_ids:
+        customer_set_groups(customer=customer, group_ids=group_ids)
+    return customer
+
+
 @csrf_exempt
 def customers(request: HttpRequest) -> HttpResponse:
     """GET: the first page (ordered by created_at, id; `page_size`, default 50); POST: create a customer."""
@@ -75,7 +88,7 @@ def customers(request: HttpRequest) -> HttpResponse:
             return denied
         data = json.loads(request.body)
         fields = {f: data[f] for f in CUSTOMER_FIELDS if f in data}
-        customer = customer_create(group_ids=data.get("group_ids"), **fields)
+        customer = _create(fields, data.get("group_ids"))
         response = JsonResponse({"id": str(customer.id)}, status=201)
         response["Location"] = request.build_absolute_uri(f"/bench/baseline/customers/{customer.id}")
         return response

@@ -12,6 +12,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
+from billingengine.api import auth_queries
 from billingengine.models import ApiKey
 
 
@@ -33,16 +34,36 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             key = header[1].decode("ascii")
         except UnicodeDecodeError as error:
             raise exceptions.AuthenticationFailed("Invalid API key.") from error
-        try:
-            api_key = ApiKey.objects.get_from_key(key)
-        except ApiKey.DoesNotExist as error:
-            raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from error
+        if auth_queries.supported():
+            api_key = self._key_in_one_query(key)
+        else:
+            try:
+                api_key = ApiKey.objects.get_from_key(key)
+            except ApiKey.DoesNotExist as error:
+                raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from error
+            self._load_permissions(api_key.user)
         self._touch(api_key)
-        self._load_permissions(api_key.user)
         return api_key.user, api_key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+    @staticmethod
+    def _key_in_one_query(key: str) -> ApiKey:
+        """Return the usable key for *key* with its user and the user's permissions, read in one query.
+
+        What `ApiKey.objects.get_from_key()` and `_load_permissions()` do in two ORM queries (PostgreSQL).
+        """
+        prefix, _, _ = key.partition(".")
+        found = auth_queries.usable_key_with_user(prefix, timezone.now())
+        if found is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        api_key, permissions = found
+        if not api_key.is_valid(key):  # the secret, compared in constant time
+            raise exceptions.AuthenticationFailed("Invalid or revoked API key.")
+        if permissions is not None:
+            api_key.user._perm_cache = permissions
+        return api_key
 
     @staticmethod
     def _load_permissions(user) -> None:

@@ -9,7 +9,9 @@ class ModelPermissions(permissions.DjangoModelPermissions):
     """Require an authenticated user holding the model permission for the method (view for reads).
 
     A view may name another model for its permissions with `permission_model` (sub-resources such
-    as memberships are governed by the Membership permissions).
+    as memberships are governed by the Membership permissions). Otherwise the model is that of the view's
+    `queryset` attribute; `get_queryset()` is called only by views without one (it may build an
+    expensive queryset, annotations and all, that the permission check does not need).
     """
 
     perms_map = {
@@ -29,5 +31,6 @@ class ModelPermissions(permissions.DjangoModelPermissions):
             return True
         model = getattr(view, "permission_model", None)
         if model is None:
-            model = self._queryset(view).model
+            queryset = getattr(view, "queryset", None)
+            model = queryset.model if queryset is not None else self._queryset(view).model
         return request.user.has_perms(self.get_required_permissions(request.method, model))

@@ -6,6 +6,7 @@ import base64
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from customers.models import Customer
@@ -157,7 +158,8 @@ def test_listing_costs_the_same_queries_for_1_or_100_customers_with_groups(api, 
     first = CustomerFactory()
     MembershipFactory(customer=first, group=groups[0])
     api.get(URL)  # warm up: the key's last_used_at is written once per minute, not per request
-    with django_assert_num_queries(3) as one:  # key, page, current memberships
+    # The key; the page with its current group ids on PostgreSQL, else the page and its memberships.
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 3) as one:
         assert len(api.get(URL).json()["results"]) == 1
     for i in range(99):
         customer = CustomerFactory()

@@ -2,16 +2,24 @@
 effect on the very next request.
 
 The caches are per serializer class (the built fields, `CachedFieldsMixin`, and the reading plan,
-`FastRepresentationMixin`, in billingengine/api/fastpath.py). Each test warms them with a request
-first, then changes the key or the permission and expects the next request to be refused.
+`FastRepresentationMixin`, in billingengine/api/fastpath.py) and the authentication statement built
+once per process (billingengine/api/auth_queries.py, PostgreSQL), which reads the key, its user and
+the permissions fresh on every request. Each test warms them with a request first, then changes the
+key, the user or the permission and expects the next request to be refused.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Group as AuthGroup
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 
+from billingengine.api.authentication import ApiKeyAuthentication
+from billingengine.models import ApiKey
 from billingengine.services import api_key_revoke
 from tests.conftest import client_for, user_with_perms
 from tests.factories import CustomerFactory, GroupFactory, UserFactory
@@ -67,3 +75,80 @@ def test_deactivated_user_is_refused_on_the_next_request():
     user.is_active = False
     user.save(update_fields=["is_active"])
     assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 401
+
+
+def test_expired_key_is_refused_on_the_next_request():
+    customer = CustomerFactory()
+    client = client_for(user_with_perms("customers.view_customer"))
+    _warm(client, f"/api/v1/customers/{customer.pk}")
+    ApiKey.objects.filter(prefix=client.api_key.split(".")[0]).update(expiry_date=timezone.now() - timedelta(seconds=1))
+    assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 401
+
+
+def test_key_with_a_known_prefix_and_a_wrong_secret_is_refused():
+    customer = CustomerFactory()
+    client = client_for(user_with_perms("customers.view_customer"))
+    _warm(client, f"/api/v1/customers/{customer.pk}")
+    prefix, _, secret = client.api_key.partition(".")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {prefix}.{secret[:-1]}{'a' if secret[-1] != 'a' else 'b'}")
+    assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 401
+
+
+def test_user_removed_from_a_group_loses_its_permissions_on_the_next_request():
+    customer = CustomerFactory()
+    readers = AuthGroup.objects.create(name="readers")
+    readers.permissions.add(Permission.objects.get(codename="view_customer"))
+    user = UserFactory()
+    user.groups.add(readers)
+    client = client_for(user)
+    _warm(client, f"/api/v1/customers/{customer.pk}")
+    user.groups.remove(readers)
+    assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 403
+
+
+def test_permission_granted_takes_effect_on_the_next_request():
+    customer = CustomerFactory()
+    user = user_with_perms("customers.view_customer")
+    client = client_for(user)
+    _warm(client, f"/api/v1/customers/{customer.pk}")
+    assert client.get("/api/v1/groups").status_code == 403
+    user.user_permissions.add(_permission("groups.view_group"))
+    assert client.get("/api/v1/groups").status_code == 200
+
+
+def test_superuser_demoted_loses_the_permissions_it_held_as_superuser_on_the_next_request():
+    customer = CustomerFactory()
+    user = UserFactory(is_superuser=True)
+    client = client_for(user)
+    _warm(client, f"/api/v1/customers/{customer.pk}")
+    user.is_superuser = False
+    user.save(update_fields=["is_superuser"])
+    assert client.get(f"/api/v1/customers/{customer.pk}").status_code == 403
+
+
+def test_authentication_gives_the_same_permissions_as_djangos_model_backend(rf):
+    """Own permissions and those of two groups, overlapping: the set ModelBackend builds, nothing more."""
+    user = user_with_perms("customers.view_customer", "groups.view_group")
+    first = AuthGroup.objects.create(name="first")
+    first.permissions.add(_permission("groups.view_group"), _permission("customers.add_customer"))
+    second = AuthGroup.objects.create(name="second")
+    second.permissions.add(_permission("customers.change_customer"))
+    user.groups.add(first, second)
+    AuthGroup.objects.create(name="not the users").permissions.add(_permission("customers.delete_customer"))
+    client = client_for(user)
+    request = rf.get("/api/v1/customers", HTTP_AUTHORIZATION=f"Bearer {client.api_key}")
+    authenticated, api_key = ApiKeyAuthentication().authenticate(request)
+    expected = ModelBackend().get_all_permissions(type(user).objects.get(pk=user.pk))
+    assert expected == {
+        "customers.view_customer",
+        "groups.view_group",
+        "customers.add_customer",
+        "customers.change_customer",
+    }
+    assert authenticated.get_all_permissions() == expected
+    assert authenticated.pk == user.pk and api_key.prefix == client.api_key.split(".")[0]
+
+
+def _permission(name: str) -> Permission:
+    app_label, codename = name.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)

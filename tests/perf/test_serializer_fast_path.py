@@ -111,3 +111,35 @@ def test_validation_through_cached_fields_matches_plain_fields():
     good = CustomerSerializer(data={"name": "Acme Ltd", "address_country": "de"})
     assert good.is_valid(), good.errors
     assert good.validated_data["address_country"] == "DE"
+
+
+@pytest.mark.postgres
+def test_retrieve_and_list_read_the_same_current_group_ids_in_one_query_as_the_plain_path(readonly_api):
+    """`with_group_id_array()` (the API's retrieve and list on PostgreSQL) lists exactly the groups current now
+    (joined_at <= now < left_at, no left_at: open), in `group_ids` order, as the plain property does."""
+    from datetime import timedelta
+
+    from customers.querysets import attach_group_id_array
+
+    customer = CustomerFactory()
+    now = timezone.now()
+    earlier, tied = now - timedelta(days=3), now - timedelta(days=2)
+    groups = GroupFactory.create_batch(7)
+    MembershipFactory(customer=customer, group=groups[0], joined_at=tied)  # open, tied joined_at
+    MembershipFactory(customer=customer, group=groups[1], joined_at=tied)  # open, tied joined_at
+    MembershipFactory(customer=customer, group=groups[2], joined_at=earlier, left_at=now + timedelta(days=1))
+    MembershipFactory(customer=customer, group=groups[3], joined_at=earlier, left_at=now - timedelta(days=1))
+    MembershipFactory(customer=customer, group=groups[4], joined_at=now + timedelta(days=1))  # scheduled
+    MembershipFactory(customer=customer, group=groups[5], joined_at=now - timedelta(days=1))
+    plain = Customer.objects.get(pk=customer.pk).group_ids  # no prefetch: the property's own query
+    assert set(plain) == {groups[i].pk for i in (0, 1, 2, 5)}
+    one_query = attach_group_id_array(Customer.objects.with_group_id_array().get(pk=customer.pk))
+    assert one_query.group_ids == plain
+    bare = CustomerFactory()
+    assert attach_group_id_array(Customer.objects.with_group_id_array().get(pk=bare.pk)).group_ids == []
+    expected = CustomerSerializer(Customer.objects.get(pk=customer.pk)).data
+    assert readonly_api.get(f"/api/v1/customers/{customer.pk}").json() == expected
+    page = readonly_api.get("/api/v1/customers?page_size=100").json()["results"]
+    plain = CustomerSerializer(Customer.objects.order_by("created_at", "id"), many=True).data
+    assert page == plain
+    assert [c["group_ids"] for c in page] == [[str(g) for g in expected["group_ids"]], []]
