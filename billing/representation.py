@@ -55,6 +55,32 @@ def summary_representation(summary: Summary) -> dict:
     }
 
 
+#: The contract's key order of the frozen parts of a bill. PostgreSQL's jsonb keeps objects with their keys
+#: sorted its own way (shortest first), so a bill read back is put in the contract's order again.
+_CUSTOMER_KEYS = (
+    "id",
+    "name",
+    "external_id",
+    "tax_id",
+    "vat_id",
+    "address_street",
+    "address_city",
+    "address_zip",
+    "address_country",
+)
+_RATE_KEYS = ("id", "model", "price_list_id", "price_list_name", "scope", "group_id")
+_TIER_KEYS = ("up_to", "quantity", "unit_price", "flat_price", "amount")
+_UNPRICED_KEYS = ("code", "quantity", "records")
+_TOTAL_KEYS = ("currency", "amount")
+
+
+def _ordered(value: dict | None, keys: tuple[str, ...]) -> dict | None:
+    """Return *value* with *keys* first, in that order (any other key after them, as stored)."""
+    if value is None:
+        return None
+    return {**{key: value[key] for key in keys if key in value}, **value}
+
+
 def bill_representation(bill: Bill) -> dict:
     """Return an issued bill as the contract's JSON: its frozen summary plus number, issue time and status.
 
@@ -65,7 +91,7 @@ def bill_representation(bill: Bill) -> dict:
         "number": bill.number,
         "status": bill.status,
         "issued_at": timestamp(bill.issued_at),
-        "customer": bill.customer_snapshot,
+        "customer": _ordered(bill.customer_snapshot, _CUSTOMER_KEYS),
         "from": timestamp(bill.period_from),
         "to": timestamp(bill.period_to),
         "lines": [
@@ -77,12 +103,12 @@ def bill_representation(bill: Bill) -> dict:
                 "records": line.records,
                 "currency": line.currency,
                 "amount": format_money(line.amount, line.currency),
-                "rate": line.rate_snapshot,
-                "tiers": line.tiers,
+                "rate": _ordered(line.rate_snapshot, _RATE_KEYS),
+                "tiers": [_ordered(tier, _TIER_KEYS) for tier in line.tiers],
                 "late": line.late,
             }
             for line in sorted(bill.lines.all(), key=lambda line: line.position)
         ],
-        "unpriced": bill.unpriced,
-        "totals": bill.totals,
+        "unpriced": [_ordered(item, _UNPRICED_KEYS) for item in bill.unpriced],
+        "totals": [_ordered(total, _TOTAL_KEYS) for total in bill.totals],
     }

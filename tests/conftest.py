@@ -10,6 +10,10 @@ from rest_framework.test import APIClient
 from billingengine.services import api_key_create
 from tests.factories import UserFactory
 
+#: Queries an API-key request spends on authentication and permissions: one statement on PostgreSQL (key,
+#: user and permission names together, billingengine/api/auth_queries.py); elsewhere key with user, then permissions.
+AUTH_QUERIES = 1 if connection.vendor == "postgresql" else 2
+
 
 def client_for(user) -> APIClient:
     """Return an API client sending a fresh API key of *user* as `Authorization: Bearer`."""

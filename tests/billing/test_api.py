@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from decimal import Decimal
 
@@ -124,6 +125,19 @@ def test_issuing_freezes_the_summary_with_number_issue_time_and_status(api, pric
     assert {k: v for k, v in bill.items() if k not in ("id", "number", "status", "issued_at")} == summary
     assert Customer.objects.get(pk=priced.pk).billing_epoch == 1
     assert BillLine.objects.get().rate_id == Rate.objects.get().pk
+
+
+def test_a_bill_reads_back_in_the_contracts_key_order_like_its_summary(api, priced):
+    """Bug: on PostgreSQL a bill's frozen JSON (jsonb) came back with its keys reordered, e.g. totals as
+    {"amount", "currency"}: the bill's text no longer matched its summary's nor the contract's order."""
+    summary = api.get(summary_url(priced), MARCH).json()
+    bill_id = api.post(bills_url(priced), MARCH, format="json").json()["id"]
+    bill = api.get(f"/api/v1/bills/{bill_id}").json()
+    frozen = {k: v for k, v in bill.items() if k not in ("id", "number", "status", "issued_at")}
+    assert json.dumps(frozen) == json.dumps(summary)  # same keys in the same order, all the way down
+    assert list(bill["totals"][0]) == ["currency", "amount"]
+    assert list(bill["unpriced"][0]) == ["code", "quantity", "records"]
+    assert list(bill["customer"])[:3] == ["id", "name", "external_id"]
 
 
 def test_numbers_are_sequential_across_customers(api, priced):

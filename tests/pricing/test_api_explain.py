@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from tests.conftest import client_for, user_with_perms
+from tests.conftest import AUTH_QUERIES, client_for, user_with_perms
 from tests.customers.test_api import problem
 from tests.factories import CustomerFactory, GroupFactory, MembershipFactory
 from tests.pricing.factories import GRADUATED_TIERS, PriceListFactory, RateFactory
@@ -200,5 +200,5 @@ def test_explain_costs_the_same_queries_whatever_the_number_of_groups_lists_and_
     with CaptureQueriesContext(connection) as many:
         response = client.get(url(customer))
     assert len(response.json()["items"]) == 3
-    # key, permissions, the customer, memberships, lists, rates, valid_to of the applied rates
-    assert len(few) == len(many) == 7
+    # authentication, the customer, memberships, lists, rates, valid_to of the applied rates
+    assert len(few) == len(many) == AUTH_QUERIES + 5

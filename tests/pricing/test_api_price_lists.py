@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from pricing.models import PriceList
-from tests.conftest import client_for, user_with_perms
+from tests.conftest import AUTH_QUERIES, client_for, user_with_perms
 from tests.customers.test_api import fields_of, problem
 from tests.factories import CustomerFactory, GroupFactory
 from tests.pricing.factories import PriceListFactory, RateFactory
@@ -272,7 +272,7 @@ def test_list_costs_the_same_queries_whatever_the_page_size(django_assert_num_qu
         PriceListFactory(customer=CustomerFactory())
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(URL, {"page_size": 100}).json()["results"]) == 33
-    assert len(few) == len(many) == 3  # key, permissions, the page
+    assert len(few) == len(many) == AUTH_QUERIES + 1  # authentication, the page
 
 
 def test_permissions_are_the_models(db):

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from pricing.models import Rate
-from tests.conftest import client_for, user_with_perms
+from tests.conftest import AUTH_QUERIES, client_for, user_with_perms
 from tests.customers.test_api import fields_of, problem
 from tests.pricing.factories import GRADUATED_TIERS, PriceListFactory, RateFactory
 
@@ -257,7 +257,7 @@ def test_rate_list_costs_the_same_queries_whatever_the_page_size(price_list):
         RateFactory(price_list=price_list, code=f"C{i}", model="graduated", unit_price=None, tiers=GRADUATED_TIERS)
     with CaptureQueriesContext(connection) as many:
         assert len(client.get(url(price_list), {"page_size": 100}).json()["results"]) == 43
-    assert len(few) == len(many) == 4  # key, permissions, the list, the page (valid_to in the same query)
+    assert len(few) == len(many) == AUTH_QUERIES + 2  # authentication, the list, the page (valid_to in it)
 
 
 def test_rate_permissions_are_the_rate_models(price_list):
