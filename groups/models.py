@@ -88,3 +88,36 @@ class Membership(models.Model):
         """E.g. "Acme Ltd (EXT-1) in VIP, from 2026-01-05 09:30 UTC to now" (names, not ids)."""
         until = f"{self.left_at:%Y-%m-%d %H:%M %Z}" if self.left_at else "now"
         return f"{self.customer} in {self.group}, from {self.joined_at:%Y-%m-%d %H:%M %Z} to {until}"
+
+
+class GroupMemberCount(models.Model):
+    """A group's member count as of the last membership write (database triggers keep it; see
+    `groups/migrations/0003_group_member_counts.py`): current members = `members` + the due deltas of
+    `ScheduledMemberChange`."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="member_count")
+    members = models.IntegerField(default=0, help_text="Members current as of the last write to the group.")
+
+    class Meta:
+        verbose_name = "group member count"
+
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.members}"
+
+
+class ScheduledMemberChange(models.Model):
+    """A change to a group's member count that takes effect later: the sum of the memberships starting (+1) and
+    ending (-1) at `at`, a moment after the write that scheduled it. Kept by database triggers."""
+
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="scheduled_member_changes")
+    at = models.DateTimeField(help_text="When the change takes effect.")
+    delta = models.IntegerField(help_text="Members joining minus members leaving at `at`.")
+
+    class Meta:
+        verbose_name = "scheduled member change"
+        constraints = [
+            models.UniqueConstraint(fields=["group", "at"], name="%(app_label)s_%(class)s_one_per_group_and_moment"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.group_id}: {self.delta:+d} at {self.at:%Y-%m-%d %H:%M:%S %Z}"
