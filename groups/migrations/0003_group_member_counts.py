@@ -208,17 +208,22 @@ BACKFILL = [
 ]
 
 
-def install(apps, schema_editor):
-    """Install the triggers, then count the existing memberships as of the database's now."""
-    connection = schema_editor.connection
-    postgresql = connection.vendor == "postgresql"
+def backfill(connection) -> None:
+    """Compute both tables from the memberships, as of the database's now (they must be empty)."""
     with connection.cursor() as cursor:
-        for statement in POSTGRESQL_INSTALL if postgresql else SQLITE_INSTALL:
-            cursor.execute(statement)
-        cursor.execute("SELECT statement_timestamp()" if postgresql else f"SELECT {NOW}")
+        cursor.execute("SELECT statement_timestamp()" if connection.vendor == "postgresql" else f"SELECT {NOW}")
         (now,) = cursor.fetchone()
         for statement in BACKFILL:
             cursor.execute(statement, {"now": now})
+
+
+def install(apps, schema_editor):
+    """Install the triggers, then count the existing memberships (the triggers' lock keeps writers out)."""
+    connection = schema_editor.connection
+    with connection.cursor() as cursor:
+        for statement in POSTGRESQL_INSTALL if connection.vendor == "postgresql" else SQLITE_INSTALL:
+            cursor.execute(statement)
+    backfill(connection)
 
 
 def uninstall(apps, schema_editor):
