@@ -91,12 +91,11 @@ class Membership(models.Model):
 
 
 class GroupMemberCount(models.Model):
-    """A group's member count as of the last membership write (database triggers keep it; see
-    `groups/migrations/0003_group_member_counts.py`): current members = `members` + the due deltas of
-    `ScheduledMemberChange`."""
+    """A group's stored member count (kept by database triggers; see `groups/migrations/0003_group_member_counts.py`):
+    current members = `members` + the group's `PendingMemberChange` deltas due by now."""
 
     group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="member_count")
-    members = models.IntegerField(default=0, help_text="Members current as of the last write to the group.")
+    members = models.IntegerField(default=0, help_text="Members as of the last fold of the group's due changes.")
 
     class Meta:
         verbose_name = "group member count"
@@ -105,19 +104,21 @@ class GroupMemberCount(models.Model):
         return f"{self.group_id}: {self.members}"
 
 
-class ScheduledMemberChange(models.Model):
-    """A change to a group's member count that takes effect later: the sum of the memberships starting (+1) and
-    ending (-1) at `at`, a moment after the write that scheduled it. Kept by database triggers."""
+class PendingMemberChange(models.Model):
+    """A change to a group's member count not yet in `GroupMemberCount.members`: memberships starting (+1) and
+    ending (-1) at `at`, either later (scheduled) or due but not folded yet. Kept by database triggers."""
 
-    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="scheduled_member_changes")
+    # No database constraint: a deleted membership writes its change while a group's deletion cascades; a
+    # trigger on the group table removes the group's rows when the group goes.
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, db_constraint=False, related_name="pending_member_changes"
+    )
     at = models.DateTimeField(help_text="When the change takes effect.")
     delta = models.IntegerField(help_text="Members joining minus members leaving at `at`.")
 
     class Meta:
-        verbose_name = "scheduled member change"
-        constraints = [
-            models.UniqueConstraint(fields=["group", "at"], name="%(app_label)s_%(class)s_one_per_group_and_moment"),
-        ]
+        verbose_name = "pending member change"
+        indexes = [models.Index(fields=["group", "at"], name="groups_pending_change_idx")]
 
     def __str__(self) -> str:
         return f"{self.group_id}: {self.delta:+d} at {self.at:%Y-%m-%d %H:%M:%S %Z}"

@@ -69,11 +69,11 @@ class GroupQuerySet(models.QuerySet):
         `groups.models.GroupMemberCount`): the count as of the group's last write plus the scheduled changes
         due by the database's now. Two index lookups per group, whatever the number of memberships.
         """
-        from groups.models import GroupMemberCount, ScheduledMemberChange
+        from groups.models import GroupMemberCount, PendingMemberChange
 
         stored = GroupMemberCount.objects.filter(group_id=models.OuterRef("pk")).values("members")
         due = (
-            ScheduledMemberChange.objects.filter(group_id=models.OuterRef("pk"), at__lte=DatabaseNow())
+            PendingMemberChange.objects.filter(group_id=models.OuterRef("pk"), at__lte=DatabaseNow())
             .order_by()
             .values("group_id")
             .annotate(n=models.Sum("delta"))
