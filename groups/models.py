@@ -101,7 +101,7 @@ class GroupMemberCount(models.Model):
         verbose_name = "group member count"
 
     def __str__(self) -> str:
-        return f"{self.group_id}: {self.members}"
+        return f"stored member count ({self.members})"
 
 
 class PendingMemberChange(models.Model):
@@ -121,4 +121,4 @@ class PendingMemberChange(models.Model):
         indexes = [models.Index(fields=["group", "at"], name="groups_pending_change_idx")]
 
     def __str__(self) -> str:
-        return f"{self.group_id}: {self.delta:+d} at {self.at:%Y-%m-%d %H:%M:%S %Z}"
+        return f"pending member change ({self.delta:+d} at {self.at:%Y-%m-%d %H:%M:%S %Z})"
