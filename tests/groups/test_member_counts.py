@@ -128,6 +128,21 @@ def test_admin_change_page_bulk_actions_and_delete_keep_the_count(admin_client):
     assert 'class="field-customer_count">1<' in admin_client.get(url("groups_group_changelist")).content.decode()
 
 
+def test_admin_group_delete_cascades_its_ended_memberships_and_leaves_the_other_counts(admin_client):
+    vip, promo = GroupFactory(name="VIP"), GroupFactory(name="Promo")
+    a, b = CustomerFactory.create_batch(2)
+    services.memberships_start(group=vip, customer_ids=[a.pk, b.pk])
+    services.memberships_start(group=promo, customer_ids=[a.pk])
+    services.memberships_end(group=promo, customer_ids=[a.pk])
+    assert_counts({"VIP": 2, "Promo": 0})
+
+    response = admin_client.post(url("groups_group_delete", promo.pk), {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Group.objects.filter(pk=promo.pk).exists()
+    assert_counts({"VIP": 2})
+
+
 def import_file(tmp_path, text: str, method: str) -> None:
     path = tmp_path / "customers.csv"
     path.write_text("name,external_id,groups\n" + text, encoding="utf-8")
