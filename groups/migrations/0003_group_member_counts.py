@@ -23,6 +23,28 @@ from django.db import migrations, models
 COUNTS = "groups_groupmembercount"
 PENDING = "groups_pendingmemberchange"
 
+NEW_EVENTS = (
+    "SELECT group_id, joined_at, 1 FROM new_rows"
+    " UNION ALL SELECT group_id, left_at, -1 FROM new_rows WHERE left_at IS NOT NULL"
+)
+OLD_EVENTS = (
+    "SELECT group_id, joined_at, -1 FROM old_rows"
+    " UNION ALL SELECT group_id, left_at, 1 FROM old_rows WHERE left_at IS NOT NULL"
+)
+
+
+def _collect(events: str) -> str:
+    """PL/pgSQL filling gs/ats/ds: one entry per group for the deltas due by now_ (at their latest moment), one
+    per group and moment for later ones."""
+    return f"""
+            WITH e(g, a, d) AS ({events})
+            SELECT array_agg(x.g), array_agg(x.a), array_agg(x.d) INTO gs, ats, ds FROM (
+                SELECT g, max(a), sum(d) FROM e WHERE a <= now_ GROUP BY g
+                UNION ALL SELECT g, a, sum(d) FROM e WHERE a > now_ GROUP BY g, a HAVING sum(d) <> 0
+            ) AS x(g, a, d);
+    """
+
+
 POSTGRESQL_INSTALL = [
     f"""
     CREATE FUNCTION groups_member_count_apply() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -34,24 +56,14 @@ POSTGRESQL_INSTALL = [
         touched uuid[];
         held uuid[];
     BEGIN
-        -- The statement's deltas: +1 at joined_at and -1 at left_at of each new row, the opposite for old rows.
+        -- The statement's deltas (+1 at joined_at and -1 at left_at of each new row, the opposite for old rows),
+        -- summed: those due by now per group (however many rows the statement wrote), later ones per moment.
         IF TG_OP = 'INSERT' THEN
-            SELECT array_agg(g), array_agg(a), array_agg(d) INTO gs, ats, ds FROM (
-                SELECT group_id, joined_at, 1 FROM new_rows
-                UNION ALL SELECT group_id, left_at, -1 FROM new_rows WHERE left_at IS NOT NULL
-            ) AS e(g, a, d);
+            {_collect(NEW_EVENTS)}
         ELSIF TG_OP = 'DELETE' THEN
-            SELECT array_agg(g), array_agg(a), array_agg(d) INTO gs, ats, ds FROM (
-                SELECT group_id, joined_at, -1 FROM old_rows
-                UNION ALL SELECT group_id, left_at, 1 FROM old_rows WHERE left_at IS NOT NULL
-            ) AS e(g, a, d);
+            {_collect(OLD_EVENTS)}
         ELSE
-            SELECT array_agg(g), array_agg(a), array_agg(d) INTO gs, ats, ds FROM (
-                SELECT group_id, joined_at, 1 FROM new_rows
-                UNION ALL SELECT group_id, left_at, -1 FROM new_rows WHERE left_at IS NOT NULL
-                UNION ALL SELECT group_id, joined_at, -1 FROM old_rows
-                UNION ALL SELECT group_id, left_at, 1 FROM old_rows WHERE left_at IS NOT NULL
-            ) AS e(g, a, d);
+            {_collect(f"{NEW_EVENTS} UNION ALL {OLD_EVENTS}")}
         END IF;
         IF gs IS NULL THEN
             RETURN NULL;
