@@ -4,6 +4,7 @@ with Django's permission groups)."""
 from __future__ import annotations
 
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import get_script_prefix, get_urlconf, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -28,9 +29,16 @@ from groups.models import Group, Membership
 from groups.services import GROUP_FIELDS, group_create, group_delete, group_update, membership_add, membership_remove
 
 
+@lru_cache(maxsize=16)
+def _customer_changelist(script_prefix: str, urlconf: str | None) -> str:
+    return reverse("admin:customers_customer_changelist", urlconf=urlconf)
+
+
 def members_url(group: Group) -> str:
     """Return the customer list filtered to the group's current members."""
-    return f"{reverse('admin:customers_customer_changelist')}?{urlencode({'group': str(group.pk)})}"
+    # Reversed once per script prefix and URLconf, not once per row of the group list (100 reverses a page).
+    changelist = _customer_changelist(get_script_prefix(), get_urlconf())
+    return f"{changelist}?{urlencode({'group': str(group.pk)})}"
 
 
 class GroupAdminForm(forms.ModelForm):

@@ -140,3 +140,37 @@ class Membership(models.Model):
         """E.g. "Acme Ltd (EXT-1) in VIP, from 2026-01-05 09:30 UTC to now" (names, not ids)."""
         until = f"{self.left_at:%Y-%m-%d %H:%M %Z}" if self.left_at else "now"
         return f"{self.customer} in {self.group}, from {self.joined_at:%Y-%m-%d %H:%M %Z} to {until}"
+
+
+class GroupMemberCount(models.Model):
+    """A group's stored member count (kept by database triggers; see `groups/migrations/0004_group_member_counts.py`):
+    current members = `members` + the group's `PendingMemberChange` deltas due by now."""
+
+    group = models.OneToOneField(Group, on_delete=models.CASCADE, primary_key=True, related_name="member_count")
+    members = models.IntegerField(default=0, help_text="Members as of the last fold of the group's due changes.")
+
+    class Meta:
+        verbose_name = "group member count"
+
+    def __str__(self) -> str:
+        return f"stored member count ({self.members})"
+
+
+class PendingMemberChange(models.Model):
+    """A change to a group's member count not yet in `GroupMemberCount.members`: memberships starting (+1) and
+    ending (-1) at `at`, either later (scheduled) or due but not folded yet. Kept by database triggers."""
+
+    # No database constraint: a deleted membership writes its change while a group's deletion cascades; a
+    # trigger on the group table removes the group's rows when the group goes.
+    group = models.ForeignKey(
+        Group, on_delete=models.CASCADE, db_constraint=False, related_name="pending_member_changes"
+    )
+    at = models.DateTimeField(help_text="When the change takes effect.")
+    delta = models.IntegerField(help_text="Members joining minus members leaving at `at`.")
+
+    class Meta:
+        verbose_name = "pending member change"
+        indexes = [models.Index(fields=["group", "at"], name="groups_pending_change_idx")]
+
+    def __str__(self) -> str:
+        return f"pending member change ({self.delta:+d} at {self.at:%Y-%m-%d %H:%M:%S %Z})"

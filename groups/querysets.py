@@ -76,7 +76,27 @@ class GroupQuerySet(models.QuerySet):
         return self.filter(models.Q(name__icontains=term) | models.Q(description__icontains=term))
 
     def with_customer_count(self) -> GroupQuerySet:
-        """Annotate `customer_count`, the number of current members, in the same query."""
+        """Annotate `customer_count`, the number of current members, in the same query.
+
+        Read from the maintained count (database triggers keep it on every membership write; see
+        `groups.models.GroupMemberCount`): the count as of the group's last write plus the scheduled changes
+        due by the database's now. Two index lookups per group, whatever the number of memberships.
+        """
+        from groups.models import GroupMemberCount, PendingMemberChange
+
+        stored = GroupMemberCount.objects.filter(group_id=models.OuterRef("pk")).values("members")
+        due = (
+            PendingMemberChange.objects.filter(group_id=models.OuterRef("pk"), at__lte=DatabaseNow())
+            .order_by()
+            .values("group_id")
+            .annotate(n=models.Sum("delta"))
+            .values("n")
+        )
+        return self.annotate(customer_count=Coalesce(models.Subquery(stored), 0) + Coalesce(models.Subquery(due), 0))
+
+    def with_customer_recount(self) -> GroupQuerySet:
+        """Annotate `customer_count` by counting the current memberships (the definition the maintained count
+        must equal; slow on big groups: for checks and tests, not for pages)."""
         from groups.models import Membership
 
         def count(memberships: MembershipQuerySet) -> Coalesce:
