@@ -9,7 +9,7 @@ from rest_framework.fields import DateTimeField
 
 from billing.models import Bill
 from billing.money import format_money
-from billing.summary import Summary
+from billing.summary import CUSTOMER_SNAPSHOT_FIELDS, Summary
 
 _TIMESTAMP = DateTimeField()
 _MICRO = Decimal("0.000001")
@@ -57,17 +57,6 @@ def summary_representation(summary: Summary) -> dict:
 
 #: The contract's key order of the frozen parts of a bill. PostgreSQL's jsonb keeps objects with their keys
 #: sorted its own way (shortest first), so a bill read back is put in the contract's order again.
-_CUSTOMER_KEYS = (
-    "id",
-    "name",
-    "external_id",
-    "tax_id",
-    "vat_id",
-    "address_street",
-    "address_city",
-    "address_zip",
-    "address_country",
-)
 _RATE_KEYS = ("id", "model", "price_list_id", "price_list_name", "scope", "group_id")
 _TIER_KEYS = ("up_to", "quantity", "unit_price", "flat_price", "amount")
 _UNPRICED_KEYS = ("code", "quantity", "records")
@@ -91,7 +80,7 @@ def bill_representation(bill: Bill) -> dict:
         "number": bill.number,
         "status": bill.status,
         "issued_at": timestamp(bill.issued_at),
-        "customer": _ordered(bill.customer_snapshot, _CUSTOMER_KEYS),
+        "customer": _ordered(bill.customer_snapshot, CUSTOMER_SNAPSHOT_FIELDS),
         "from": timestamp(bill.period_from),
         "to": timestamp(bill.period_to),
         "lines": [

@@ -25,7 +25,7 @@ import orjson
 from django.db import connection
 
 from billing.money import format_money, format_price
-from customers.models import Customer
+from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
 from pricing.currencies import round_money
 from pricing.resolver import Stretch, rate_stretches
@@ -37,17 +37,7 @@ _HOUR = timedelta(hours=1)
 _PREC = 60  # sums of millions of 24-digit quantities exceed the default 28 significant digits
 
 #: The customer fields a summary and a bill show (the bill keeps them as a snapshot).
-CUSTOMER_SNAPSHOT_FIELDS = (
-    "id",
-    "name",
-    "external_id",
-    "tax_id",
-    "vat_id",
-    "address_street",
-    "address_city",
-    "address_zip",
-    "address_country",
-)
+CUSTOMER_SNAPSHOT_FIELDS = ("id", *CUSTOMER_FIELDS)
 
 
 @dataclass(frozen=True)
