@@ -35,6 +35,7 @@ class CustomerBillingViewSet(ResourceViewSet):
 
     queryset = Customer.objects.all()
     permission_model = Bill
+    serializer_class = PeriodSerializer  # what a bill is issued from (also OPTIONS' description of POST)
     filterset_class = None
     pagination_class = None
     basename = "bill"
