@@ -8,7 +8,7 @@ from decimal import Decimal
 from rest_framework.fields import DateTimeField
 
 from billing.models import Bill
-from billing.money import format_money
+from billing.money import money_text
 from billing.summary import Summary
 
 _TIMESTAMP = DateTimeField()
@@ -76,7 +76,7 @@ def bill_representation(bill: Bill) -> dict:
                 "quantity": str(line.quantity.quantize(_MICRO)),
                 "records": line.records,
                 "currency": line.currency,
-                "amount": format_money(line.amount, line.currency),
+                "amount": money_text(line.amount, line.currency),
                 "rate": line.rate_snapshot,
                 "tiers": line.tiers,
                 "late": line.late,
