@@ -110,8 +110,10 @@ class BillAdmin(admin.ModelAdmin):
             raise Http404("No such bill.") from error
 
     def statement_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The bill's statement as a printable page (the same template as the PDF)."""
-        return HttpResponse(statement_html(self._bill(request, object_id)))
+        """The bill's statement as a printable page (the same template as the PDF); the bill's page frames it."""
+        response = HttpResponse(statement_html(self._bill(request, object_id)))
+        response["X-Frame-Options"] = "SAMEORIGIN"  # the project's DENY for every other page
+        return response
 
     def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The bill's statement as a PDF download."""

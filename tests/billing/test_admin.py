@@ -116,3 +116,11 @@ def test_bill_pages_show_money_with_its_currency_and_dates_in_the_admins_one_for
     customer_page = superuser_client.get(url("customers_customer_change", big_bill.customer_id)).content.decode()
     assert "1,234.50 EUR" in customer_page
     assert "2026-03-01 00:00:00 UTC" in customer_page and "2026-04-01 00:00:00 UTC" in customer_page
+
+
+def test_the_printable_statement_may_be_framed_by_the_bills_own_page(superuser_client, bill):
+    """Bug: the bill page frames its statement, but X-Frame-Options DENY made the browser show an error there."""
+    response = superuser_client.get(url("billing_bill_statement", bill.pk))
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert superuser_client.get(url("billing_bill_change", bill.pk))["X-Frame-Options"] == "DENY"  # the rest stays
