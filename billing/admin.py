@@ -84,7 +84,7 @@ class BillAdmin(admin.ModelAdmin):
         pdf = reverse("admin:billing_bill_pdf", args=[obj.pk])
         return format_html(
             '<p><a href="{}" target="_blank">Printable statement</a> · <a href="{}">Download PDF</a></p>'
-            '<iframe src="{}" title="Statement" style="width:100%;min-height:40em;border:1px solid #ccc"></iframe>',
+            '<iframe src="{}" title="Statement" class="bill-statement"></iframe>',
             page,
             pdf,
             page,
