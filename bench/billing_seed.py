@@ -122,7 +122,7 @@ def seed_usage(*, customers: int, records: int, chunk: int = 2_000_000, log=prin
                        'Bench customer ' || c, (ARRAY['SMS', 'CALL_MIN', 'DATA_MB'])[1 + g %% 3],
                        (1 + g %% 1000) / 4.0, %s::timestamptz + ((g * 7919::bigint) %% %s) * interval '1 second',
                        NULL, NULL, now(), 0
-                FROM (SELECT g, 1 + g %% %s AS c FROM generate_series(%s, %s) AS g) AS s
+                FROM (SELECT g, 1 + g %% %s AS c FROM generate_series(%s::bigint, %s::bigint) AS g) AS s
                 """,
                 [MONTH[0], seconds, customers, offset, offset + n - 1],
             )

@@ -81,11 +81,12 @@ def prepare(args) -> tuple[dict, str]:
     seed = f"""
 from billingengine.services import admin_user_ensure, api_key_create
 from customers.services import customer_create
-from groups.services import group_create
+from groups.services import customer_set_groups, group_create
 user, _ = admin_user_ensure(username="load", password=None)
 groups = [group_create(name=f"Seed group {{i}}") for i in range({args.seed_groups})]
 for i in range({args.seed_customers}):
-    customer_create(name=f"Seed customer {{i}}", external_id=f"SEED-{{i}}", group_ids=[groups[i % len(groups)].pk])
+    customer = customer_create(name=f"Seed customer {{i}}", external_id=f"SEED-{{i}}")
+    customer_set_groups(customer=customer, group_ids=[groups[i % len(groups)].pk])
 print(api_key_create(user=user, name="load")[1])
 """
     key = run([PY, "manage.py", "shell", "-c", seed], env).strip().splitlines()[-1]

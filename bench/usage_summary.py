@@ -73,7 +73,7 @@ def load(count: int) -> None:
                        (ARRAY['SMS', 'CALL_MIN', 'DATA_MB', 'API_CALL', 'STORAGE_GB'])[1 + g %% 5],
                        (1 + g %% 1000) / 4.0, t, NULL, NULL, now()
                 FROM (SELECT g, %s::timestamptz + g * %s * interval '1 second' AS t, md5(g::text) AS h
-                      FROM generate_series(%s, %s) AS g) AS s
+                      FROM generate_series(%s::bigint, %s::bigint) AS g) AS s
                 """,
                 [CUSTOMER_ID, START, seconds_per_record, offset, offset + n - 1],
             )

@@ -20,7 +20,13 @@ from billing.models import Bill
 from billing.statement import statement_html, statement_pdf
 from billing.summary import billing_summary
 from billingengine.admin import LargeTablePaginator
+from billingengine.display import format_moment, format_money, format_quantity
 from customers.models import Customer
+
+
+def bill_total(bill: Bill) -> str:
+    """The bill's totals as staff read money: "1,234.50 EUR", one per currency."""
+    return ", ".join(format_money(t["amount"], t["currency"]) for t in bill.totals) or "-"
 
 
 def month_of(moment: datetime) -> tuple[datetime, datetime]:
@@ -43,7 +49,7 @@ class BillAdmin(admin.ModelAdmin):
     show_full_result_count = False
     paginator = LargeTablePaginator
     list_per_page = 50
-    fields = ("number", "status", "issued_at", "customer_link", "period_from", "period_to", "statement")
+    fields = ("number", "status", "issued_at", "customer_link", "period_from", "period_to", "total", "statement")
     readonly_fields = fields
     actions = None
 
@@ -61,7 +67,7 @@ class BillAdmin(admin.ModelAdmin):
 
     @admin.display(description="total")
     def total(self, obj: Bill) -> str:
-        return ", ".join(f"{t['amount']} {t['currency']}" for t in obj.totals) or "-"
+        return bill_total(obj)
 
     @admin.display(description="customer")
     def customer_link(self, obj: Bill) -> str:
@@ -78,7 +84,7 @@ class BillAdmin(admin.ModelAdmin):
         pdf = reverse("admin:billing_bill_pdf", args=[obj.pk])
         return format_html(
             '<p><a href="{}" target="_blank">Printable statement</a> · <a href="{}">Download PDF</a></p>'
-            '<iframe src="{}" title="Statement" style="width:100%;min-height:40em;border:1px solid #ccc"></iframe>',
+            '<iframe src="{}" title="Statement" class="bill-statement"></iframe>',
             page,
             pdf,
             page,
@@ -104,8 +110,10 @@ class BillAdmin(admin.ModelAdmin):
             raise Http404("No such bill.") from error
 
     def statement_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """The bill's statement as a printable page (the same template as the PDF)."""
-        return HttpResponse(statement_html(self._bill(request, object_id)))
+        """The bill's statement as a printable page (the same template as the PDF); the bill's page frames it."""
+        response = HttpResponse(statement_html(self._bill(request, object_id)))
+        response["X-Frame-Options"] = "SAMEORIGIN"  # the project's DENY for every other page
+        return response
 
     def pdf_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """The bill's statement as a PDF download."""
@@ -127,7 +135,7 @@ _CustomerAdmin = type(admin.site.get_model_admin(Customer))
 def draft_summary_html(customer: Customer, start: datetime, end: datetime) -> SafeString:
     """Return the billing summary of [start, end) as a small table for the customer's admin page."""
     summary = billing_summary(customer=customer, start=start, end=end)
-    period = f"{start:%Y-%m-%d} to {end:%Y-%m-%d} (UTC, end exclusive)"
+    period = f"{format_moment(start)} to {format_moment(end)} (end exclusive)"
     link = format_html(
         '<a href="{}?{}">Billing summary in the API</a>',
         reverse("api:customer-billing-summary", args=[customer.pk]),
@@ -137,23 +145,24 @@ def draft_summary_html(customer: Customer, start: datetime, end: datetime) -> Sa
         return format_html("<p>{}: no usage.</p>", period)
     rows = format_html_join(
         "",
-        "<tr><td>{}{}</td><td>{} to {}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
+        "<tr><td>{}{}</td><td>{} to {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
             (
                 line.code,
                 " (late)" if line.late else "",
-                f"{line.start:%Y-%m-%d %H:%M}",
-                f"{line.end:%Y-%m-%d %H:%M}",
-                line.quantity,
-                line.records,
-                line.amount,
-                line.currency,
+                format_moment(line.start),
+                format_moment(line.end),
+                format_quantity(line.quantity),
+                f"{line.records:,}",
+                format_money(line.amount, line.currency),
             )
             for line in summary.lines
         ),
     )
-    unpriced = format_html_join("; ", "{} {} ({} records)", ((u.code, u.quantity, u.records) for u in summary.unpriced))
-    totals = ", ".join(f"{t.amount} {t.currency}" for t in summary.totals) or "nothing priced"
+    unpriced = format_html_join(
+        "; ", "{} {} ({} records)", ((u.code, format_quantity(u.quantity), f"{u.records:,}") for u in summary.unpriced)
+    )
+    totals = ", ".join(format_money(t.amount, t.currency) for t in summary.totals) or "nothing priced"
     return format_html(
         "<p>{}</p><table><thead><tr><th>code</th><th>stretch</th><th>quantity</th><th>records</th><th>amount</th>"
         "</tr></thead><tbody>{}</tbody></table>{}<p><strong>Total: {}</strong> · {}</p>",
@@ -199,10 +208,10 @@ class BillingCustomerAdmin(_CustomerAdmin):
                 (
                     reverse("admin:billing_bill_change", args=[b.pk]),
                     b.number,
-                    f"{b.period_from:%Y-%m-%d %H:%M}",
-                    f"{b.period_to:%Y-%m-%d %H:%M}",
-                    f"{b.issued_at:%Y-%m-%d %H:%M}",
-                    ", ".join(f"{t['amount']} {t['currency']}" for t in b.totals) or "-",
+                    format_moment(b.period_from),
+                    format_moment(b.period_to),
+                    format_moment(b.issued_at),
+                    bill_total(b),
                 )
                 for b in bills
             ),

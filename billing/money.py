@@ -8,8 +8,11 @@ from pricing.currencies import round_money
 from pricing.models import decimal_text
 
 
-def format_money(amount: Decimal, currency: str) -> str:
-    """Return *amount* rounded half-up to *currency*'s minor unit, as a string ("70.00", JPY "70")."""
+def money_text(amount: Decimal, currency: str) -> str:
+    """Return *amount* as bills write it in the API: rounded half-up to the minor unit, as a string ("70.00", JPY "70").
+
+    Staff read money in the admin through `billingengine.display.format_money` ("1,234.50 EUR").
+    """
     return str(round_money(Decimal(amount), currency))
 
 

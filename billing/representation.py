@@ -8,7 +8,7 @@ from decimal import Decimal
 from rest_framework.fields import DateTimeField
 
 from billing.models import Bill
-from billing.money import format_money
+from billing.money import money_text
 from billing.summary import CUSTOMER_SNAPSHOT_FIELDS, Summary
 
 _TIMESTAMP = DateTimeField()
@@ -91,7 +91,7 @@ def bill_representation(bill: Bill) -> dict:
                 "quantity": str(line.quantity.quantize(_MICRO)),
                 "records": line.records,
                 "currency": line.currency,
-                "amount": format_money(line.amount, line.currency),
+                "amount": money_text(line.amount, line.currency),
                 "rate": _ordered(line.rate_snapshot, _RATE_KEYS),
                 "tiers": [_ordered(tier, _TIER_KEYS) for tier in line.tiers],
                 "late": line.late,

@@ -24,7 +24,7 @@ from uuid import UUID
 import orjson
 from django.db import connection
 
-from billing.money import format_money, format_price
+from billing.money import format_price, money_text
 from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
 from pricing.currencies import round_money
@@ -433,7 +433,7 @@ def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool,
             quantity=Decimal(tier.quantity).quantize(_MICRO),
             unit_price=format_price(tier.unit_price),
             flat_price=format_price(tier.flat_price),
-            amount=format_money(tier.amount, currency),
+            amount=money_text(tier.amount, currency),
         )
         for tier in priced.tiers
     ]

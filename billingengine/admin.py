@@ -7,7 +7,6 @@ import binascii
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -22,14 +21,13 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.formats import date_format
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import capfirst
-from django.utils.timezone import localtime
 from rest_framework_api_key.models import APIKey
 from simple_history.admin import SimpleHistoryAdmin
 
+from billingengine.display import format_moment
 from billingengine.errors import DomainError
 from billingengine.models import ApiKey
 from billingengine.services import api_key_create, api_key_revoke
@@ -69,7 +67,7 @@ def display_value(model, name: str, instance) -> str:
     if getattr(model_field, "choices", None):
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(value, datetime):
-        return date_format(localtime(value), "DATETIME_FORMAT")
+        return format_moment(value)
     if hasattr(value, "code") and hasattr(value, "name"):  # a django-countries Country
         return f"{value.name} ({value.code})" if value.code else "—"
     return str(value)
@@ -208,7 +206,7 @@ class ServiceHistoryAdmin(SimpleHistoryAdmin):
         rows = [(label_of(self.model, name), display_value(self.model, name, record)) for name in fields]
         context = {
             **self.admin_site.each_context(request),
-            "title": f"{obj} as of {date_format(localtime(record.history_date), 'DATETIME_FORMAT')}",
+            "title": f"{obj} as of {format_moment(record.history_date)}",
             "subtitle": None,
             "opts": self.model._meta,
             "object": obj,
@@ -547,33 +545,3 @@ class KeysetChangeList(ChangeList):
     @staticmethod
     def _cursor(row: Any, field: str) -> str:
         return encode_cursor(getattr(row, field) if field != "pk" else None, row.pk)
-
-
-# ---------------------------------------------------------------------------------------------------
-# Numbers and money as staff read them
-
-
-def format_quantity(value: Decimal | int | None) -> str:
-    """Return a quantity as staff read it: thousands separators, no trailing zeros ("1,234.5", "12")."""
-    if value is None:
-        return "—"
-    value = Decimal(value)
-    text = format(value.normalize() if value == value.to_integral_value() else value, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    whole, _, fraction = text.partition(".")
-    sign = "-" if whole.startswith("-") else ""
-    whole = f"{int(whole.lstrip('-') or 0):,}"
-    return f"{sign}{whole}.{fraction}" if fraction else f"{sign}{whole}"
-
-
-def format_money(amount: Decimal | None, currency: str) -> str:
-    """Return an amount with its currency, e.g. "1,234.50 EUR" (two decimals at least, more if stored)."""
-    if amount is None:
-        return "—"
-    amount = Decimal(amount)
-    if amount.as_tuple().exponent > -2:
-        amount = amount.quantize(Decimal("0.01"))
-    sign = "-" if amount < 0 else ""
-    whole, _, fraction = format(abs(amount), "f").partition(".")
-    return f"{sign}{int(whole):,}.{fraction} {currency}"

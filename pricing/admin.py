@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
 from billingengine.admin import ServiceHistoryAdmin
+from billingengine.display import format_moment
 from billingengine.errors import DomainError
 from customers.models import Customer
 from groups.models import Group
@@ -184,7 +185,7 @@ class RateInline(admin.TabularInline):
     def valid_to_display(self, rate: Rate) -> str:
         if "_valid_to" not in rate.__dict__:  # a new row (existing ones come annotated by the queryset)
             return "—"
-        return rate.valid_to.strftime("%Y-%m-%d %H:%M:%S %Z") if rate.valid_to else "open"
+        return format_moment(rate.valid_to) if rate.valid_to else "open"
 
 
 class PriceListAdminForm(forms.ModelForm):
@@ -361,7 +362,7 @@ def explain_table_html(customer: Customer, at=None) -> str:
         "<th>Also priced by (shadowed)</th></tr></thead><tbody>{}</tbody></table><p>As at {} (the API's "
         "<code>GET /api/v1/customers/{}/rates</code> explains every candidate).</p>",
         body,
-        at.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        format_moment(at),
         customer.pk,
     )
 

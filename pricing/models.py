@@ -227,7 +227,7 @@ class Rate(models.Model):
         indexes = [models.Index(fields=["created_at", "id"], name="pricing_rate_created_id_idx")]
 
     def __str__(self) -> str:
-        return f"{self.code} {self.model} from {self.valid_from:%Y-%m-%d %H:%M}"
+        return f"{self.code} {self.model} from {self.valid_from:%Y-%m-%d %H:%M:%S %Z}"
 
     def clean(self) -> None:
         terms = {f: getattr(self, f) for f in TERM_FIELDS}

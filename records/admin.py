@@ -18,7 +18,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
-from billingengine.admin import LargeTablePaginator, format_quantity
+from billingengine.admin import LargeTablePaginator
+from billingengine.display import format_quantity
 from customers.admin import CustomerPanel, register_customer_panel
 from customers.models import Customer
 from records.models import RECORD_COLUMNS, DataRecord, UsageRollup

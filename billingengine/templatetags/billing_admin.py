@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from billingengine.admin import format_quantity
+from billingengine.display import format_quantity
 
 register = template.Library()
 

@@ -94,3 +94,33 @@ def test_the_customer_page_shows_draft_bills_of_this_and_last_month_and_the_bill
     assert "5.00 EUR" in page  # 2 x 2.50 this month
     assert "15.00 EUR" in page  # 6 x 2.50 last month
     assert bill.number in page
+
+
+@pytest.fixture
+def big_bill(customer):
+    """A bill of 1,234.50 EUR, so the thousands separator shows."""
+    RateFactory(
+        price_list=PriceListFactory(currency="EUR"), unit_price=Decimal("2.5"), valid_from=at("2020-01-01T00:00")
+    )
+    submit(customer, [("SMS", Decimal("493.8"), at("2026-03-02T10:00"))])
+    return bill_issue(customer=customer, start=at("2026-03-01T00:00"), end=at("2026-04-01T00:00"))
+
+
+def test_bill_pages_show_money_with_its_currency_and_dates_in_the_admins_one_format(superuser_client, big_bill):
+    """Bug: bill totals were "1234.50 EUR" (no separators) and the customer page's dates lacked seconds and zone."""
+    listing = superuser_client.get(url("billing_bill_changelist")).content.decode()
+    assert "1,234.50 EUR" in listing
+    assert "2026-03-01 00:00:00 UTC" in listing
+    page = superuser_client.get(url("billing_bill_change", big_bill.pk)).content.decode()
+    assert "1,234.50 EUR" in page and "2026-04-01 00:00:00 UTC" in page
+    customer_page = superuser_client.get(url("customers_customer_change", big_bill.customer_id)).content.decode()
+    assert "1,234.50 EUR" in customer_page
+    assert "2026-03-01 00:00:00 UTC" in customer_page and "2026-04-01 00:00:00 UTC" in customer_page
+
+
+def test_the_printable_statement_may_be_framed_by_the_bills_own_page(superuser_client, bill):
+    """Bug: the bill page frames its statement, but X-Frame-Options DENY made the browser show an error there."""
+    response = superuser_client.get(url("billing_bill_statement", bill.pk))
+    assert response.status_code == 200
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+    assert superuser_client.get(url("billing_bill_change", bill.pk))["X-Frame-Options"] == "DENY"  # the rest stays

@@ -20,11 +20,13 @@ from django.contrib.auth.models import Group as PermissionGroup
 from django.urls import reverse
 from playwright.sync_api import sync_playwright
 
+from billing.services import bill_issue
 from billingengine.models import ApiKey
 from billingengine.roles import VIEWER
 from customers.models import Customer
 from groups.demo import seed_demo
 from groups.models import Group, Membership
+from pricing.services import price_list_create, rate_create
 from tests.records.conftest import ingest
 
 CHROMIUM = next(
@@ -105,6 +107,23 @@ def test_billing_staff_work_through_the_admin(live_server, django_user_model):
              "time_from": this_month.isoformat()},
         ]
     )  # fmt: skip
+    # A price list with rate versions (unit, graduated, a newer unit price) and last month's bill, through the
+    # services: staff read them in the admin.
+    price_list = price_list_create(name="Standard", currency="EUR", description="Everybody's prices")
+    long_ago = last_month - timedelta(days=400)
+    rate_create(price_list=price_list, code="SMS", model="unit", valid_from=long_ago, unit_price="0.05")
+    rate_create(price_list=price_list, code="SMS", model="unit", valid_from=last_month, unit_price="0.045")
+    rate_create(
+        price_list=price_list,
+        code="VOICE_MIN",
+        model="graduated",
+        valid_from=long_ago,
+        tiers=[
+            {"up_to": "1000", "unit_price": "0.02", "flat_price": "0"},
+            {"up_to": None, "unit_price": "0.015", "flat_price": "5"},
+        ],
+    )
+    bill = bill_issue(customer=customer, start=last_month, end=this_month)
     admin_root = live_server.url + reverse("admin:index")
     customer_url = f"{admin_root}customers/customer/{customer.pk}/change/"
 
@@ -188,6 +207,21 @@ def test_billing_staff_work_through_the_admin(live_server, django_user_model):
             assert "Renamed In The Browser Ltd" in page.inner_text("#changelist-filter")
             assert page.locator("#result_list td.field-amount").first.inner_text() == "7"
             shoot(page, "07-data-records")
+
+            # --- A price list with its rate versions, and last month's bill with its statement.
+            page.goto(f"{admin_root}pricing/pricelist/{price_list.pk}/change/")
+            rates = page.inner_text("#rates-group")
+            assert "0.045 EUR per unit" in rates and "graduated (EUR)" in rates
+            assert f"{last_month:%Y-%m-%d} 00:00:00 UTC" in rates  # the first SMS price's end, the second's start
+            shoot(page, "11-price-list")
+            page.goto(f"{admin_root}billing/bill/")
+            assert bill.number in page.inner_text("#result_list") and "99.02 EUR" in page.inner_text("#result_list")
+            page.goto(f"{admin_root}billing/bill/{bill.pk}/change/")
+            assert "99.02 EUR" in page.inner_text(".field-total")
+            statement = page.frame_locator("iframe[title=Statement]")
+            statement.locator("body").wait_for()
+            assert bill.number in statement.locator("body").inner_text()
+            shoot(page, "12-bill")
 
             # --- API key: shown once in a box with a Copy button; status Active; revoked from its page.
             page.goto(f"{admin_root}billingengine/apikey/add/")

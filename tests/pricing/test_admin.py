@@ -159,3 +159,13 @@ def test_price_list_pages_render(admin_client):
         assert admin_client.get(url(page)).status_code == 200
     assert admin_client.get(url("pricing_pricelist_change", pl.pk)).status_code == 200
     assert admin_client.get(url("pricing_pricelist_history", pl.pk)).status_code == 200
+
+
+def test_a_price_lists_page_shows_rate_versions_in_the_admins_one_date_format(admin_client):
+    """Valid from and valid to of rate versions read in the admin's one date format (the shared format_moment)."""
+    pl = PriceListFactory(name="Dated", priority=0)
+    RateFactory(price_list=pl, valid_from=T0)
+    RateFactory(price_list=pl, valid_from=datetime(2026, 3, 1, 14, 5, 9, tzinfo=UTC))
+    html = admin_client.get(url("pricing_pricelist_change", pl.pk)).content.decode()
+    assert "2026-01-01 00:00:00 UTC" in html  # the first version's valid_from
+    assert "2026-03-01 14:05:09 UTC" in html  # its valid_to, and the second version's valid_from
