@@ -40,7 +40,7 @@ class BillingEngineAdminSite(admin.AdminSite):
 
     site_header = "BillingEngine administration"
     site_title = "BillingEngine"
-    index_title = "Customers, customer groups and API access"
+    index_title = "Customers, prices, bills and API access"
     #: "View site" would be a 404 (the product has no public pages); the API documentation is what exists.
     site_url = "/api/docs/"
     empty_value_display = "—"

@@ -13,7 +13,7 @@ from billingengine.api.views import healthz
 
 admin.site.site_header = "BillingEngine administration"
 admin.site.site_title = "BillingEngine"
-admin.site.index_title = "Customers, customer groups and API access"
+admin.site.index_title = "Customers, prices, bills and API access"
 
 urlpatterns = [
     path("api/v1/", include("billingengine.api.urls")),

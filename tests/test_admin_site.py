@@ -23,7 +23,7 @@ def test_sign_in_page_is_branded(client):
 
 def test_index_is_branded_for_staff(admin_client):
     html = admin_client.get(reverse("admin:index")).content.decode()
-    assert "BillingEngine administration" in html and "Customers, customer groups and API access" in html
+    assert "BillingEngine administration" in html and "Customers, prices, bills and API access" in html
 
 
 def test_admin_url_comes_from_settings(settings):
