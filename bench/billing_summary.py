@@ -53,7 +53,7 @@ def main() -> None:
     from billing.summary import billing_summary
     from customers.models import Customer
     from records.models import DataRecord
-    from records.querysets import usage_summary
+    from records.usage import usage_summary
 
     if not Customer.objects.exists():
         print(f"seeding one customer with {args.records:,} records in {MONTH[0]:%B %Y} ...", flush=True)
