@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from functools import cache
 
-from pricing.currencies import round_money
+from pricing.currencies import MONEY_PRECISION, minor_units
 from pricing.models import decimal_text
+
+
+@cache
+def _minor_unit(currency: str) -> Decimal:
+    """Return *currency*'s minor unit as a quantum (EUR 0.01, JPY 1); ValueError (not remembered) if unknown."""
+    return Decimal(1).scaleb(-minor_units(currency))
+
+
+def round_amount(amount: Decimal, currency: str) -> Decimal:
+    """Return *amount* rounded half-up to *currency*'s minor unit: `pricing.currencies.round_money`, with the
+    minor unit looked up once per currency (a bill run rounds every line and tier)."""
+    with localcontext(prec=MONEY_PRECISION):
+        return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
 
 
 def money_text(amount: Decimal, currency: str) -> str:
@@ -13,7 +27,7 @@ def money_text(amount: Decimal, currency: str) -> str:
 
     Staff read money in the admin through `billingengine.display.format_money` ("1,234.50 EUR").
     """
-    return str(round_money(Decimal(amount), currency))
+    return str(round_amount(Decimal(amount), currency))
 
 
 def format_price(value: Decimal | str | int) -> str:

@@ -19,15 +19,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
+from functools import lru_cache
 from uuid import UUID
 
 import orjson
 from django.db import connection
 
-from billing.money import format_price, money_text
+from billing.money import format_price, money_text, round_amount
 from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
-from pricing.currencies import round_money
 from pricing.resolver import Stretch, rate_stretches
 from records.models import DataRecord, UsageRollup
 from records.querysets import hour_ceil, hour_floor
@@ -429,10 +429,10 @@ def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool,
     priced = price(rate, quantity)
     tiers = [
         TierAmount(
-            up_to=None if tier.up_to is None else format_price(tier.up_to),
+            up_to=None if tier.up_to is None else _price_text(str(tier.up_to)),
             quantity=Decimal(tier.quantity).quantize(_MICRO),
-            unit_price=format_price(tier.unit_price),
-            flat_price=format_price(tier.flat_price),
+            unit_price=_price_text(str(tier.unit_price)),
+            flat_price=_price_text(str(tier.flat_price)),
             amount=money_text(tier.amount, currency),
         )
         for tier in priced.tiers
@@ -444,12 +444,18 @@ def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool,
         quantity=quantity,
         records=records,
         currency=currency,
-        amount=round_money(priced.amount, currency),
+        amount=round_amount(priced.amount, currency),
         rate=snapshots[rate.pk] if rate.pk in snapshots else snapshots.setdefault(rate.pk, rate_snapshot(span)),
         rate_id=rate.pk,
         tiers=tiers,
         late=late,
     )
+
+
+@lru_cache(maxsize=4096)
+def _price_text(value: str) -> str:
+    """Return `format_price(value)`, remembered: a bill run formats the same few tier prices for every line."""
+    return format_price(value)
 
 
 def rate_snapshot(span: Stretch) -> dict:
