@@ -44,6 +44,24 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class StrictChoiceField(serializers.ChoiceField):
+    """One of the choices, given as a string (DRF would match the number 1 against the choice "1")."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid_choice", input=str(data)[:32])
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer (DRF would also take "5", 5.0 or true)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            raise _wrong_type("an integer", data)
+        return super().to_internal_value(data)
+
+
 class StrictFieldsMixin:
     """Refuse fields the resource does not have (a typo must not silently drop data), and values of the wrong
     JSON type (model text fields become `StrictCharField`s).

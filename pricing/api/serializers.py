@@ -7,53 +7,18 @@ from decimal import Decimal
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from billingengine.api.serializers import StrictFieldsMixin
+from billingengine.api.serializers import (
+    StrictCharField,
+    StrictChoiceField,
+    StrictFieldsMixin,
+    StrictIntegerField,
+    StrictUUIDField,
+)
 from billingengine.validators import no_control_characters
 from pricing.models import PriceList, Rate, check_rate_terms, decimal_text
 from records.models import code_validator
 
 INT32 = 2**31 - 1
-
-
-# -- fields that take JSON values of one type only ---------------------------------------------------------------
-
-
-class StrictCharField(serializers.CharField):
-    """A string, and only a string: a JSON number or boolean is refused, not turned into text."""
-
-    default_error_messages = {"not_a_string": "Must be a string."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("not_a_string")
-        return super().to_internal_value(data)
-
-
-class StrictChoiceField(serializers.ChoiceField):
-    """One of the choices, given as a string."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid_choice", input=str(data)[:32])
-        return super().to_internal_value(data)
-
-
-class StrictUUIDField(serializers.UUIDField):
-    """A UUID written as a string (DRF would also take an integer)."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid", value=str(data)[:64])
-        return super().to_internal_value(data)
-
-
-class StrictIntegerField(serializers.IntegerField):
-    """A JSON integer (no strings, booleans or fractions)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return super().to_internal_value(data)
 
 
 DECIMAL_INPUT = {
