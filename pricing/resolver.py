@@ -14,14 +14,16 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from itertools import pairwise
 from typing import Literal
 from uuid import UUID
 
-from django.db.models import Case, F, OuterRef, Q, Subquery, When
+from django.db import connection
+from django.db.models import Case, F, Model, OuterRef, Q, Subquery, When
 from django.db.models.lookups import In
 
 from groups.models import Membership
@@ -209,30 +211,11 @@ class _Catalogue:
     def load(self, customer_ids: list[UUID]) -> dict[UUID, _Timeline]:
         """Read the memberships and own lists of *customer_ids*, and the lists and rates they may use."""
         timelines = {customer_id: _Timeline() for customer_id in customer_ids}
-        # Clipped to the range in the query: most memberships started before it and end after it, and a NULL
-        # costs nothing to read where a timestamp costs its parsing.
-        memberships = (
-            Membership.objects.filter(_AnyOf(F("customer_id"), customer_ids), joined_at__lt=self.end)
-            .filter(Q(left_at__isnull=True) | Q(left_at__gt=self.start))
-            .exclude(left_at__lte=F("joined_at"))  # never active
-            .order_by()
-            .values_list(
-                "customer_id",
-                "group_id",
-                Case(When(joined_at__gt=self.start, then=F("joined_at")), default=None),
-                Case(When(left_at__lt=self.end, then=F("left_at")), default=None),
-            )
-        )
-        group_ids = set()
+        read = self._read_in_one_statement if connection.vendor == "postgresql" else self._read
+        memberships, lists, rates_of = read(customer_ids)
         for customer_id, group_id, joined_at, left_at in memberships:
             clipped = (group_id, joined_at or self.start, left_at)
             timelines[customer_id].memberships.append(clipped)
-            group_ids.add(group_id)
-        lists = PriceList.objects.filter(
-            Q(_AnyOf(F("customer_id"), customer_ids))
-            | Q(_AnyOf(F("group_id"), group_ids))
-            | Q(customer_id__isnull=True, group_id__isnull=True)
-        ).order_by()
         group_lists: dict[UUID, list[PriceList]] = defaultdict(list)
         default_lists = []
         own: dict[UUID, list[PriceList]] = defaultdict(list)
@@ -248,22 +231,48 @@ class _Catalogue:
         self.group_lists.update({g: _by_priority(items) for g, items in group_lists.items()})
         for customer_id, items in own.items():
             timelines[customer_id].own_lists = _by_priority(items)
-        self._load_rates(
-            [
-                pl.id
-                for pl in (
-                    *default_lists,
-                    *(p for v in group_lists.values() for p in v),
-                    *(p for v in own.values() for p in v),
-                )
-            ]
-        )
+        list_ids = [
+            pl.id
+            for pl in (
+                *default_lists,
+                *(p for v in group_lists.values() for p in v),
+                *(p for v in own.values() for p in v),
+            )
+        ]
+        missing = [i for i in list_ids if i not in self.rates]
+        if missing:
+            self._store_rates(missing, rates_of(missing))
         return timelines
 
-    def _load_rates(self, list_ids: list[UUID]) -> None:
-        missing = [i for i in list_ids if i not in self.rates]
-        if not missing:
-            return
+    def _read(self, customer_ids: list[UUID]) -> tuple[Iterable[tuple], list[PriceList], Callable]:
+        """The ORM reading of `load` (SQLite): three queries, the rates' once the lists are known.
+
+        Return the memberships (customer, group, joined_at or None if before the range, left_at or None if
+        after it), the candidate lists, and a function returning the rates of the lists not loaded yet."""
+        # Clipped to the range in the query: most memberships started before it and end after it, and a NULL
+        # costs nothing to read where a timestamp costs its parsing.
+        memberships = list(
+            Membership.objects.filter(_AnyOf(F("customer_id"), customer_ids), joined_at__lt=self.end)
+            .filter(Q(left_at__isnull=True) | Q(left_at__gt=self.start))
+            .exclude(left_at__lte=F("joined_at"))  # never active
+            .order_by()
+            .values_list(
+                "customer_id",
+                "group_id",
+                Case(When(joined_at__gt=self.start, then=F("joined_at")), default=None),
+                Case(When(left_at__lt=self.end, then=F("left_at")), default=None),
+            )
+        )
+        group_ids = {group_id for _, group_id, _, _ in memberships}
+        lists = PriceList.objects.filter(
+            Q(_AnyOf(F("customer_id"), customer_ids))
+            | Q(_AnyOf(F("group_id"), group_ids))
+            | Q(customer_id__isnull=True, group_id__isnull=True)
+        ).order_by()
+        return memberships, list(lists), self._rates_of
+
+    def _rates_of(self, list_ids: list[UUID]) -> Iterable[Rate]:
+        """The rates of *list_ids* that may apply in the range, by (list, code, valid_from)."""
         # The rates starting inside the range, and for each code the one in force at its start; older ones
         # cannot apply (one correlated lookup per (list, code), served by the unique index).
         in_force_at_start = (
@@ -274,12 +283,43 @@ class _Catalogue:
             .values("valid_from")[:1]
         )
         rates = (
-            Rate.objects.filter(price_list_id__in=missing, valid_from__lt=self.end)
+            Rate.objects.filter(price_list_id__in=list_ids, valid_from__lt=self.end)
             .filter(Q(valid_from__gt=self.start) | Q(valid_from=Subquery(in_force_at_start)))
             .order_by("price_list_id", "code", "valid_from")
         )
         if self.codes is not None:
             rates = rates.filter(code__in=self.codes)
+        return rates
+
+    def _read_in_one_statement(self, customer_ids: list[UUID]) -> tuple[Iterable[tuple], list[PriceList], Callable]:
+        """`_read` on PostgreSQL: the same three reads (same conditions, same rows) as one statement, so one
+        round trip and no ORM compilation. Its text does not depend on the number of customers, lists or
+        codes (array parameters), so PostgreSQL prepares it once per connection."""
+        sql, list_fields, rate_fields = _one_statement(self.codes is not None)
+        params = {
+            "customers": customer_ids,
+            "start": self.start,
+            "end": self.end,
+            "loaded": list(self.rates),
+            "codes": self.codes,
+        }
+        memberships, lists, rates = [], [], []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        lists_from, rates_from = 5, 5 + len(list_fields[0])
+        for row in rows:
+            kind = row[0]
+            if kind == 0:
+                memberships.append(row[1:5])
+            elif kind == 1:
+                lists.append(_instance(PriceList, list_fields, row[lists_from:rates_from]))
+            else:
+                rates.append(_instance(Rate, rate_fields, row[rates_from:]))
+        return memberships, lists, lambda _list_ids: rates
+
+    def _store_rates(self, missing: list[UUID], rates: Iterable[Rate]) -> None:
+        """Keep the rates of the lists *missing* (read by list, code and valid_from)."""
         for list_id in missing:
             self.rates[list_id] = {}
             self.boundaries[list_id] = []
@@ -363,3 +403,87 @@ class _Catalogue:
                 else:
                     stretches.append(Stretch(code, begin, finish, rate, price_list))
         return out
+
+
+# -- PostgreSQL: the catalogue in one statement -----------------------------------------------------------------
+
+
+@lru_cache(maxsize=2)
+def _one_statement(with_codes: bool) -> tuple[str, tuple, tuple]:
+    """Return the statement of `_Catalogue._read_in_one_statement` and the fields of its list and rate columns.
+
+    The conditions are `_Catalogue._read`'s and `_rates_of`'s, written out: memberships of the customers
+    overlapping the range (and active at all), clipped to it; the customers' own lists, their groups' lists
+    and the default lists; the rates of those lists not loaded yet that start before the end, either inside
+    the range or as the one in force at its start, of the wanted codes. One row per membership (kind 0),
+    list (1) and rate (2), the rates by (list, code, valid_from).
+    """
+    quote = connection.ops.quote_name
+    membership, price_list, rate = (quote(m._meta.db_table) for m in (Membership, PriceList, Rate))
+    list_fields, rate_fields = list(PriceList._meta.concrete_fields), list(Rate._meta.concrete_fields)
+
+    def columns(fields, alias):
+        return [f"{alias}.{quote(f.column)}" for f in fields]
+
+    def nulls(fields):
+        return [f"NULL::{f.db_type(connection)}" for f in fields]
+
+    column = {name: quote(Rate._meta.get_field(name).column) for name in ("price_list", "code", "valid_from")}
+    member = {name: quote(Membership._meta.get_field(name).column) for name in ("customer", "group")}
+    owner = {name: quote(PriceList._meta.get_field(name).column) for name in ("customer", "group")}
+    joined, left = (quote(Membership._meta.get_field(name).column) for name in ("joined_at", "left_at"))
+    list_id = quote(PriceList._meta.pk.column)
+    codes = f" AND r.{column['code']} = ANY(%(codes)s::text[])" if with_codes else ""
+    membership_columns = ["m.customer_id", "m.group_id", "m.joined_at", "m.left_at"]
+    membership_nulls = ["NULL::uuid"] * 2 + ["NULL::timestamptz"] * 2
+    position = 1 + len(membership_columns) + len(list_fields)  # 0-based offset of the rate columns
+    order = ", ".join(str(position + 1 + rate_fields.index(Rate._meta.get_field(n))) for n in column)
+    sql = f"""
+WITH m AS (
+    SELECT {member["customer"]} AS customer_id, {member["group"]} AS group_id,
+        CASE WHEN {joined} > %(start)s::timestamptz THEN {joined} END AS joined_at,
+        CASE WHEN {left} < %(end)s::timestamptz THEN {left} END AS left_at
+    FROM {membership}
+    WHERE {member["customer"]} = ANY(%(customers)s::uuid[]) AND {joined} < %(end)s::timestamptz
+        AND ({left} IS NULL OR {left} > %(start)s::timestamptz) AND ({left} IS NULL OR {left} > {joined})
+), l AS (
+    SELECT * FROM {price_list}
+    WHERE {owner["customer"]} = ANY(%(customers)s::uuid[]) OR {owner["group"]} IN (SELECT group_id FROM m)
+        OR ({owner["customer"]} IS NULL AND {owner["group"]} IS NULL)
+), r AS (
+    SELECT r.* FROM {rate} r
+    WHERE r.{column["price_list"]} IN (SELECT {list_id} FROM l)
+        AND NOT (r.{column["price_list"]} = ANY(%(loaded)s::uuid[])) AND r.{column["valid_from"]} < %(end)s::timestamptz
+        AND (r.{column["valid_from"]} > %(start)s::timestamptz OR r.{column["valid_from"]} = (
+            SELECT p.{column["valid_from"]} FROM {rate} p
+            WHERE p.{column["price_list"]} = r.{column["price_list"]} AND p.{column["code"]} = r.{column["code"]}
+                AND p.{column["valid_from"]} <= %(start)s::timestamptz
+            ORDER BY p.{column["valid_from"]} DESC LIMIT 1
+        )){codes}
+)
+SELECT 0, {", ".join([*membership_columns, *nulls(list_fields), *nulls(rate_fields)])} FROM m
+UNION ALL SELECT 1, {", ".join([*membership_nulls, *columns(list_fields, "l"), *nulls(rate_fields)])} FROM l
+UNION ALL SELECT 2, {", ".join([*membership_nulls, *nulls(list_fields), *columns(rate_fields, "r")])} FROM r
+ORDER BY 1, {order}"""
+    return sql, _converters(list_fields), _converters(rate_fields)
+
+
+def _converters(fields: list) -> tuple[list[str], list[tuple]]:
+    """Return the attribute names of *fields* and, per field, its column and the converters the ORM applies to
+    it when it reads a row (e.g. JSON decoding)."""
+    columns = []
+    for model_field in fields:
+        col = model_field.get_col(model_field.model._meta.db_table)
+        columns.append((col, [*connection.ops.get_db_converters(col), *model_field.get_db_converters(connection)]))
+    return [model_field.attname for model_field in fields], columns
+
+
+def _instance(model: type[Model], fields: tuple[list[str], list[tuple]], values: tuple) -> Model:
+    """Return the *model* instance of a row, built as the ORM builds it (converters, then `from_db`)."""
+    names, columns = fields
+    converted = []
+    for (col, converters), value in zip(columns, values, strict=True):
+        for converter in converters:
+            value = converter(value, col, connection)
+        converted.append(value)
+    return model.from_db(connection.alias, names, converted)

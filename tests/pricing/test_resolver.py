@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 import pytest
+from django.db import connection
 
 from pricing import resolver
 from pricing.resolver import Stretch, explain, rate_stretches
@@ -237,7 +238,8 @@ def test_many_customers_cost_the_same_few_queries(django_assert_num_queries, def
         MembershipFactory(customer=customer, group=groups[i % 3], joined_at=START + timedelta(hours=i))
         if i % 5 == 0:
             RateFactory(price_list=PriceListFactory(customer=customer, priority=1), valid_from=LONG_AGO)
-    with django_assert_num_queries(3):  # memberships, candidate lists, their rates
+    # Memberships, candidate lists, their rates: one statement on PostgreSQL, three ORM queries elsewhere.
+    with django_assert_num_queries(1 if connection.vendor == "postgresql" else 3):
         result = rate_stretches(customer_ids=[c.pk for c in customers], start=START, end=END)
     assert set(result) == {c.pk for c in customers}
     for stretches in result.values():
@@ -264,3 +266,91 @@ def test_chunked_calls_give_the_same_stretches(monkeypatch, default_rate):
 def test_an_empty_range_is_refused(customer):
     with pytest.raises(ValueError):
         rate_stretches(customer_ids=[customer.pk], start=END, end=START)
+
+
+def catalogue_state(catalogue, timelines) -> dict:
+    """Everything a load leaves behind, with every field of every list and rate read."""
+
+    def fields(instance) -> tuple:
+        return tuple((f.attname, getattr(instance, f.attname)) for f in instance._meta.concrete_fields)
+
+    return {
+        "timelines": {
+            pk: ([fields(pl) for pl in t.own_lists], sorted(t.memberships, key=str)) for pk, t in timelines.items()
+        },
+        "default_lists": [fields(pl) for pl in catalogue.default_lists],
+        "group_lists": {g: [fields(pl) for pl in items] for g, items in catalogue.group_lists.items()},
+        "lists": {pk: fields(pl) for pk, pl in catalogue.lists.items()},
+        "rates": {
+            pk: {
+                code: (
+                    froms,
+                    [(fields(r), getattr(r, "valid_to", None), r.price_list is catalogue.lists[pk]) for r in rs],
+                )
+                for code, (froms, rs) in by_code.items()
+            }
+            for pk, by_code in catalogue.rates.items()
+        },
+        "boundaries": catalogue.boundaries,
+        "epochs": catalogue.epochs,
+    }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("codes", [None, ["SMS", "MMS"], []])
+def test_the_one_statement_on_postgresql_reads_what_the_orm_reads(monkeypatch, codes):
+    """The PostgreSQL reading of the catalogue (one statement) leaves exactly the lists, rates, memberships and
+    boundaries the ORM's three queries leave, chunk after chunk (lists of an earlier chunk are not re-read)."""
+    from tests.pricing.factories import GRADUATED_TIERS
+
+    groups = [GroupFactory() for _ in range(3)]
+    defaults = [PriceListFactory(priority=p) for p in (0, 5)]
+    RateFactory(price_list=defaults[0], valid_from=LONG_AGO)
+    RateFactory(price_list=defaults[0], valid_from=START - US)  # in force at the start: the older one is not
+    RateFactory(price_list=defaults[0], valid_from=START + timedelta(days=3, minutes=7))
+    RateFactory(price_list=defaults[0], valid_from=END)  # starts at the end: never applies
+    RateFactory(price_list=defaults[1], code="MMS", model="graduated", unit_price=None, tiers=GRADUATED_TIERS)
+    RateFactory(
+        price_list=defaults[1], code="DATA", model="package", unit_price=None, package_size=10, package_price="1.5"
+    )
+    for i, group in enumerate(groups):
+        group_list = PriceListFactory(group=group, priority=10 + i, description=f"group {i}")
+        RateFactory(price_list=group_list, valid_from=START + timedelta(hours=i), unit_price=f"0.0{i + 1}")
+        RateFactory(
+            price_list=group_list,
+            code="MMS",
+            valid_from=LONG_AGO,
+            model="volume",
+            unit_price=None,
+            tiers=GRADUATED_TIERS,
+        )
+    PriceListFactory(group=GroupFactory())  # a group nobody here is in
+    customers = [CustomerFactory() for _ in range(9)]
+    for i, customer in enumerate(customers):
+        group = groups[i % 3]
+        if i % 4 == 0:
+            MembershipFactory(customer=customer, group=group, joined_at=LONG_AGO)
+        elif i % 4 == 1:
+            MembershipFactory(
+                customer=customer,
+                group=group,
+                joined_at=START + timedelta(days=i),
+                left_at=START + timedelta(days=i + 2),
+            )
+        elif i % 4 == 2:
+            MembershipFactory(customer=customer, group=group, joined_at=LONG_AGO, left_at=START)  # ended before
+            MembershipFactory(customer=customer, group=groups[(i + 1) % 3], joined_at=END)  # starts after
+        if i % 3 == 0:
+            own = PriceListFactory(customer=customer, priority=1)
+            RateFactory(price_list=own, valid_from=START + timedelta(days=i, seconds=30))
+    ids = [c.pk for c in customers]
+
+    def load(reader) -> list[dict]:
+        monkeypatch.setattr(resolver._Catalogue, "_read_in_one_statement", reader)
+        catalogue = resolver._Catalogue(start=START, end=END, codes=codes)
+        return [catalogue_state(catalogue, catalogue.load(chunk)) for chunk in (ids[:4], ids[4:])]
+
+    one_statement = load(resolver._Catalogue._read_in_one_statement)
+    orm = load(resolver._Catalogue._read)
+    assert one_statement == orm
+    assert one_statement[0]["rates"] and one_statement[1]["timelines"]  # the data set is not trivially empty
