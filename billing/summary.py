@@ -301,8 +301,9 @@ def _segment_sums(
         flag = "TRUE" if rollup else "FALSE"
         if postgres and rollup:
             buckets = _HourBuckets(items)
-            selects.append(buckets.select(table))
-            params.append(buckets.param)
+            sql, bucket_params = buckets.select(table)
+            selects.append(sql)
+            params += bucket_params
         elif postgres:
             # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
             # row count, hash-join a sequential scan of every record).
@@ -365,19 +366,24 @@ class _HourBuckets:
         for customer_id, moments in self.cuts.items():
             self.base[customer_id] = base
             base += len(moments)
-        self.param = orjson.dumps(
-            [{"c": c, "b": self.base[c], "t": moments} for c, moments in self.cuts.items()]
-        ).decode()
 
-    @staticmethod
-    def select(table: str) -> str:
+    def select(self, table: str) -> tuple[str, list]:
+        """Return the SELECT of (TRUE, global bucket, code, quantity, records) and its parameters."""
+        if len(self.cuts) == 1:
+            # One customer (a summary): the shape of the usage summary's statement, whose plan it then gets.
+            ((customer_id, moments),) = self.cuts.items()
+            return (
+                "SELECT TRUE, width_bucket(r.hour, %s::timestamptz[]), r.code, sum(r.quantity), sum(r.records) "
+                f"FROM {table} r WHERE r.customer_id = %s AND r.hour >= %s AND r.hour < %s GROUP BY 2, 3"
+            ), [moments, customer_id, moments[0], moments[-1]]
+        param = orjson.dumps([{"c": c, "b": self.base[c], "t": moments} for c, moments in self.cuts.items()])
         return (
             "SELECT TRUE, s.b + a.k, a.code, a.q, a.n "
             "FROM json_to_recordset(%s::json) AS s(c uuid, b int, t timestamptz[]) "
             "CROSS JOIN LATERAL (SELECT width_bucket(r.hour, s.t) AS k, r.code, sum(r.quantity) AS q, "
             f"sum(r.records) AS n FROM {table} r WHERE r.customer_id = s.c AND r.hour >= s.t[1] "
             "AND r.hour < s.t[cardinality(s.t)] GROUP BY 1, 2) AS a"
-        )
+        ), [param.decode()]
 
     def segment_sums(self, rows: list[tuple]) -> list[tuple[bool, int, str, Decimal, int]]:
         """Return (True, segment index, code, quantity, records) per segment and code from the buckets' rows."""
