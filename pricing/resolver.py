@@ -5,9 +5,10 @@ customer was a member of at that moment (`joined_at <= t < left_at`) by priority
 priority; the first list holding a rate of the code valid at t wins. None: the code is unpriced at t.
 
 Billing (`rate_stretches`) and the explain endpoint (`explain`) both run that walk through `_walk` below;
-nothing else decides a price. Reads are set-based: three queries per chunk of customers (their memberships
-overlapping the range, the candidate lists, the rates of lists not loaded yet), whatever the number of
-customers, codes or boundaries; the walk itself runs in Python on what was loaded.
+nothing else decides a price. Reads are set-based, per chunk of customers: their memberships overlapping the
+range, the candidate lists, the rates of lists not loaded yet — one statement on PostgreSQL, three ORM
+queries elsewhere —, whatever the number of customers, codes or boundaries; the walk itself runs in Python on
+what was loaded.
 """
 
 from __future__ import annotations
