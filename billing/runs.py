@@ -63,8 +63,8 @@ def bill_run(
     period_validate(start=start, end=end, must_have_ended=True)
     report = RunReport()
     for batch in _batches(customer_ids, batch_size):
-        candidates = _with_possible_usage(batch, start, end)
-        outcome = _issue_with_retries(candidates, start, end, dry_run)
+        candidates = _retrying(_with_possible_usage, batch, start, end)
+        outcome = _retrying(bills_issue, customer_ids=candidates, start=start, end=end, dry_run=dry_run)
         report.customers += len(batch)
         report.without_usage += len(batch) - len(candidates) + len(outcome.empty)
         report.already_billed += len(outcome.already_billed)
@@ -93,7 +93,7 @@ def _batches(customer_ids: list[UUID] | None, size: int):
     last = None
     while True:
         page = queryset.filter(pk__gt=last) if last is not None else queryset
-        rows = list(page.values_list("pk", "billing_epoch")[:size])
+        rows = _retrying(list, page.values_list("pk", "billing_epoch")[:size])  # lazy: evaluated per attempt
         if not rows:
             return
         yield rows
@@ -113,15 +113,25 @@ def _with_possible_usage(batch: list[tuple[UUID, int]], start: datetime, end: da
     return [pk for pk, epoch in batch if pk in with_records or epoch > 0]
 
 
-def _issue_with_retries(customer_ids: list[UUID], start: datetime, end: datetime, dry_run: bool):
-    """Issue one batch; when the database connection fails, reconnect and retry (the batch rolled back)."""
+def _retrying(query, *args, **kwargs):
+    """Return query(*args, **kwargs); when the database connection fails (PostgreSQL restarting, the backend
+    terminated), reconnect and retry, up to RETRIES times. Every query of a run goes through here: the
+    connection may drop between batches as well as inside one. A batch's issuing is one transaction, so it
+    rolled back whole before it is retried."""
     for attempt in range(RETRIES + 1):
         try:
-            return bills_issue(customer_ids=customer_ids, start=start, end=end, dry_run=dry_run)
+            return query(*args, **kwargs)
         except (OperationalError, InterfaceError) as error:
             if attempt == RETRIES:
                 raise
-            logger.warning("Bill batch failed (%s); reconnecting and retrying in %.0f s", error, RETRY_WAIT)
+            reason = " ".join(str(error).split()) or type(error).__name__
+            logger.warning(
+                "Database connection failed (%s); reconnecting and retrying in %.0f s (attempt %d of %d)",
+                reason,
+                RETRY_WAIT,
+                attempt + 1,
+                RETRIES,
+            )
             connection.close()
             close_old_connections()
             time.sleep(RETRY_WAIT)
