@@ -157,3 +157,20 @@ def test_a_database_down_past_the_retries_is_a_clear_command_error(usage, monkey
     assert len(calls) == runs.RETRIES + 1
     assert sum(RETRY_MESSAGE in record.getMessage() for record in caplog.records) == runs.RETRIES
     assert not Bill.objects.exists() and not BillNumber.objects.exists()
+
+
+@pytest.mark.parametrize("lookup", ["count", "filter"])
+@pytest.mark.django_db(transaction=True)
+def test_a_database_down_when_the_command_starts_is_a_clear_command_error(usage, monkeypatch, lookup):
+    """Bug: the command's first queries (the customer count for the progress bar, the --customer lookup) ran
+    outside its database error handling: a database down when `issue_bills` started printed a traceback."""
+
+    def down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(Customer.objects, lookup, down)
+    customer = ["--customer", usage[0].external_id] if lookup == "filter" else []
+    with pytest.raises(CommandError, match="The database failed and did not come back: connection refused"):
+        call_command("issue_bills", "--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z", *customer)
+    monkeypatch.undo()
+    assert not Bill.objects.exists() and not BillNumber.objects.exists()

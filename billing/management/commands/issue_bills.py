@@ -37,32 +37,16 @@ class Command(BaseCommand):
             raise CommandError(error.detail) from error
         if not 1 <= options["batch_size"] <= 10_000:
             raise CommandError("--batch-size must be from 1 to 10,000.")
-        customer_ids = None
-        if options["customer"]:
-            found = list(Customer.objects.filter(external_id=options["customer"].strip()).values_list("pk", flat=True))
-            if not found:
-                raise CommandError(f"No customer with external_id '{options['customer']}'.")
-            customer_ids = found
-        total = len(customer_ids) if customer_ids else Customer.objects.count()
-        began = time.monotonic()
         try:
-            with progress_bar(total=total, desc="Billing", unit="customers") as bar:
-                report = bill_run(
-                    start=start,
-                    end=end,
-                    customer_ids=customer_ids,
-                    dry_run=options["dry_run"],
-                    batch_size=options["batch_size"],
-                    on_batch=bar.update,
-                )
+            report, seconds = self._run(start, end, options)
         except DomainError as error:
             raise CommandError(error.detail) from error
         except DatabaseError as error:
+            # Also when the database is down as the command starts (its first queries are the lookups).
             raise CommandError(
-                f"The database failed and did not come back: {error}. Bills issued so far are complete; "
-                "run the same command again to bill the rest."
+                f"The database failed and did not come back: {' '.join(str(error).split())}. Bills issued so far "
+                "are complete; run the same command again to bill the rest."
             ) from error
-        seconds = time.monotonic() - began
         for customer_id, reason in report.failed:
             self.stderr.write(f"Customer {customer_id}: not billed: {reason}")
         verb = "Would issue" if options["dry_run"] else "Issued"
@@ -78,6 +62,27 @@ class Command(BaseCommand):
         self.stdout.write(self.style.ERROR(summary) if report.failed else self.style.SUCCESS(summary))
         if report.failed:
             raise CommandError(f"{len(report.failed)} customer(s) not billed; see above. A re-run retries them.")
+
+    def _run(self, start, end, options):
+        """Look the customers up and run the bills; return (report, seconds)."""
+        customer_ids = None
+        if options["customer"]:
+            found = list(Customer.objects.filter(external_id=options["customer"].strip()).values_list("pk", flat=True))
+            if not found:
+                raise CommandError(f"No customer with external_id '{options['customer']}'.")
+            customer_ids = found
+        total = len(customer_ids) if customer_ids else Customer.objects.count()
+        began = time.monotonic()
+        with progress_bar(total=total, desc="Billing", unit="customers") as bar:
+            report = bill_run(
+                start=start,
+                end=end,
+                customer_ids=customer_ids,
+                dry_run=options["dry_run"],
+                batch_size=options["batch_size"],
+                on_batch=bar.update,
+            )
+        return report, time.monotonic() - began
 
 
 def _period(raw_start: str, raw_end: str):
