@@ -47,9 +47,11 @@ PERMISSIONS_SQL = (
     "OR p.id IN (SELECT gp.permission_id FROM auth_group_permissions gp "
     "JOIN auth_user_groups ug ON ug.group_id = gp.group_id WHERE ug.user_id = %s)"
 )
+# "Current" as the API reads it (groups.querysets.MembershipQuerySet.active_at): started, and open or ending
+# later; a membership scheduled to start later is not current yet, one scheduled to end later still is.
 GROUP_IDS_SQL = (
-    "SELECT customer_id, group_id FROM groups_membership WHERE customer_id = ANY(%s) AND left_at IS NULL "
-    "ORDER BY joined_at, group_id::text"
+    "SELECT customer_id, group_id FROM groups_membership WHERE customer_id = ANY(%s) AND joined_at <= now() "
+    "AND (left_at IS NULL OR left_at > now()) ORDER BY joined_at, group_id"
 )
 _connection: psycopg.Connection | None = None
 
