@@ -2,10 +2,12 @@
 effect on the very next request.
 
 The caches are per serializer class (the built fields, `CachedFieldsMixin`, and the reading plan,
-`FastRepresentationMixin`, in billingengine/api/fastpath.py) and the authentication statement built
+`FastRepresentationMixin`, in billingengine/api/fastpath.py), the authentication statement built
 once per process (billingengine/api/auth_queries.py, PostgreSQL), which reads the key, its user and
-the permissions fresh on every request. Each test warms them with a request first, then changes the
-key, the user or the permission and expects the next request to be refused.
+the permissions fresh on every request, and the customer retrieve's query compiled once per process
+(billingengine/api/compiled.py: every customer retrieve here goes through it). Each test warms them with
+a request first, then changes the key, the user or the permission and expects the next request to be
+refused.
 """
 
 from __future__ import annotations
