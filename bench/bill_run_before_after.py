@@ -1,7 +1,9 @@
 """Bill run, two checkouts side by side: `bill_run` of every customer of the same seeded database (DEBUG off,
 as in production; a transaction per batch, as `issue_bills`), alternating old and new code round by round
 (other load on the machine falls on both alike). Prints customers/s per run and checks that both issue the
-same totals.
+same totals. Also prints each run's CPU time, in this process and in its PostgreSQL backend (read from /proc:
+the server must run on this machine): customers per CPU second is what the run would reach with a core to
+itself, whatever the load (client and server work in turn, never at once).
 
     .venv/bin/python bench/issue_bills.py --customers 10000 --records 1000000    # seed first (kept)
     .venv/bin/python bench/bill_run_before_after.py --before /path/to/old/checkout [--rounds 3]
@@ -32,24 +34,41 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billingengine.settings")
 os.environ.setdefault("SECRET_KEY", "bench-" + "x" * 50)
 import django
 django.setup()
+from django.db import connection
 from bench.billing_seed import MONTH
 from billing.runs import bill_run
 
+def server_cpu():
+    # CPU seconds of this connection's PostgreSQL backend (same machine), from /proc; None if unreadable.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), pid
+    except OSError:
+        return None, None
+
 batch_size, profile = int(sys.argv[1]), sys.argv[2] == "1"
 profiler = cProfile.Profile() if profile else None
-began = time.monotonic()
+server_before, pid_before = server_cpu()
+began, cpu = time.monotonic(), time.process_time()
 if profiler:
     profiler.enable()
 report = bill_run(start=MONTH[0], end=MONTH[1], batch_size=batch_size)
 if profiler:
     profiler.disable()
-seconds = time.monotonic() - began
+seconds, cpu = time.monotonic() - began, time.process_time() - cpu
+server_after, pid_after = server_cpu()
+server = server_after - server_before if server_before is not None and pid_after == pid_before else None
 if profiler:
     out = io.StringIO()
     pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(25)
     print(out.getvalue())
 totals = {currency: str(amount) for currency, amount in sorted(report.totals.items())}
-print(json.dumps({"seconds": seconds, "customers": report.customers, "issued": report.issued, "totals": totals}))
+print(json.dumps({"seconds": seconds, "cpu": cpu, "server_cpu": server, "customers": report.customers,
+                  "issued": report.issued, "totals": totals}))
 """
 
 
@@ -86,6 +105,7 @@ def main() -> None:
     from bench.issue_bills import reset_bills
 
     rates: dict[str, list[float]] = {"before": [], "after": []}
+    cpu_rates: dict[str, list[float]] = {"before": [], "after": []}
     totals: dict[str, set[str]] = {"before": set(), "after": set()}
     for round_ in range(1, args.rounds + 1):
         for name, tree in (("before", args.before), ("after", args.after)):
@@ -93,13 +113,22 @@ def main() -> None:
             figures = run(tree.resolve(), args.batch_size, args.profile)
             rate = figures["customers"] / figures["seconds"]
             rates[name].append(rate)
+            cpu = figures["cpu"] + (figures["server_cpu"] or 0)
+            cpu_rates[name].append(figures["customers"] / cpu)
             totals[name].add(json.dumps(figures["totals"]))
             load = os.getloadavg()[0]
             print(
                 f"round {round_} {name:6}: {figures['customers']:,} customers, {figures['issued']:,} bills in "
-                f"{figures['seconds']:.1f} s = {rate:,.0f}/s (load {load:.1f}); totals {figures['totals']}",
+                f"{figures['seconds']:.1f} s = {rate:,.0f}/s (load {load:.1f}); CPU {figures['cpu']:.1f} s here + "
+                f"{figures['server_cpu'] or 0:.1f} s in PostgreSQL = {figures['customers'] / cpu:,.0f} customers per "
+                f"CPU second; totals {figures['totals']}",
                 flush=True,
             )
+    for name in ("before", "after"):
+        print(
+            f"{name}: {min(cpu_rates[name]):,.0f}-{max(cpu_rates[name]):,.0f} customers per CPU second "
+            "(client + server)"
+        )
     same = totals["before"] == totals["after"] and len(totals["after"]) == 1
     lo_b, hi_b, lo_a, hi_a = min(rates["before"]), max(rates["before"]), min(rates["after"]), max(rates["after"])
     print(
