@@ -245,10 +245,11 @@ class _Plan:
         self.targets[(rollup, i, code)].append((index, sign))
 
     def apply(self, usage: dict) -> None:
-        if connection.vendor == "postgresql":
+        if connection.vendor == "postgresql" and sum(map(len, self.members.values())) > 1:
             from billing.usage_sql import plan_sums
 
-            # PostgreSQL adds the sums up per (customer, code, stretch index) itself: one statement.
+            # A batch (a bill run's): PostgreSQL adds the sums up per (customer, code, stretch index) itself, in
+            # one statement. One customer (a preview, a bill) takes the path below, the statement of its shape.
             with localcontext(prec=_PREC):
                 for customer_id, code, index, quantity, count in plan_sums(self):
                     total = usage[(customer_id, code, index)]
