@@ -224,7 +224,10 @@ def _copy(model, rows: list[dict]) -> None:
     as_json = [i for i, f in enumerate(fields) if isinstance(f, JSONField)]
     qn = connection.ops.quote_name
     names = ", ".join(qn(f.column) for f in fields)
+    # psycopg's own cursor, so its errors are turned into Django's here (a dropped connection must be Django's
+    # OperationalError, which the bill run retries, as for every other statement).
     with (
+        connection.wrap_database_errors,
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {qn(model._meta.db_table)} ({names}) FROM STDIN") as copy,
     ):

@@ -190,3 +190,33 @@ def test_a_batch_of_random_scenarios_equals_each_customer_alone(db, scenario, fa
         batch = billing_summaries(customers=customers, start=start, end=end)
         assert batch == {c.pk: billing_summary(customer=c, start=start, end=end) for c in customers}
         transaction.set_rollback(True)
+
+
+@pytest.mark.postgres
+def test_a_failing_copy_raises_djangos_database_error(mix):
+    """Bug: bills and lines are COPYed through psycopg's own cursor, whose errors are not Django's, so a dropped
+    connection during the COPY was not the OperationalError a bill run retries. Now they are turned into
+    Django's: here a duplicate line position is Django's IntegrityError."""
+    from django.db import IntegrityError, transaction
+
+    from billing.models import BillLine
+    from billing.services import _copy
+
+    bill_issue(customer=mix[0], start=MARCH[0], end=MARCH[1])
+    line = BillLine.objects.filter(bill__customer=mix[0]).values(
+        "bill_id",
+        "position",
+        "code",
+        "period_from",
+        "period_to",
+        "quantity",
+        "records",
+        "currency",
+        "amount",
+        "rate_id",
+        "rate_snapshot",
+        "tiers",
+        "late",
+    )[0]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _copy(BillLine, [line])
