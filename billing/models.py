@@ -71,7 +71,9 @@ class BillLine(models.Model):
     """One priced stretch of one code on a bill (or its late usage from an earlier billed period)."""
 
     id = models.BigAutoField(primary_key=True)
-    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines")
+    # No index of its own: the unique (bill, position) constraint's index serves every lookup by bill (one
+    # index less to update per line; a bill run inserts millions of lines).
+    bill = models.ForeignKey(Bill, on_delete=models.CASCADE, related_name="lines", db_index=False)
     position = models.PositiveIntegerField(help_text="Order of the line on the bill.")
     code = models.CharField(max_length=64)
     period_from = models.DateTimeField(help_text="Start of the stretch (inclusive).")

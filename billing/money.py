@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal
 from functools import cache
 
 from pricing.currencies import MONEY_PRECISION, minor_units
@@ -15,11 +15,14 @@ def _minor_unit(currency: str) -> Decimal:
     return Decimal(1).scaleb(-minor_units(currency))
 
 
+#: `round_money`'s arithmetic context (its precision; the default traps), built once rather than per call.
+_MONEY_CONTEXT = Context(prec=MONEY_PRECISION)
+
+
 def round_amount(amount: Decimal, currency: str) -> Decimal:
     """Return *amount* rounded half-up to *currency*'s minor unit: `pricing.currencies.round_money`, with the
-    minor unit looked up once per currency (a bill run rounds every line and tier)."""
-    with localcontext(prec=MONEY_PRECISION):
-        return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP)
+    minor unit looked up once per currency and the context made once (a bill run rounds every line and tier)."""
+    return amount.quantize(_minor_unit(currency), rounding=ROUND_HALF_UP, context=_MONEY_CONTEXT)
 
 
 def money_text(amount: Decimal, currency: str) -> str:

@@ -131,7 +131,7 @@ def billing_summaries(*, customers: Sequence[Customer], start: datetime, end: da
     stretches = _period_usage(list(by_id), start, end, usage)
     late_usage: dict[tuple[UUID, str, int], list] = defaultdict(lambda: [Decimal(0), 0])
     late_stretches = _late_usage(by_id, start, end, late_usage)
-    snapshots: dict[UUID, dict] = {}  # rate id -> the lines' "rate" block (shared by the lines of one rate)
+    snapshots: dict[UUID, _RateView] = {}  # rate id -> its terms and the lines' "rate" block (shared)
     return {
         pk: _assemble(
             customer, start, end, stretches.get(pk, {}), usage, late_stretches.get(pk, {}), late_usage, snapshots
@@ -162,7 +162,15 @@ def _period_usage(
     all_codes = sorted(set().union(*codes_of.values()))
     stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
     plan = _Plan()
+    # The plan depends only on the stretches' boundaries: customers with the same ones (most of a bill run's
+    # batch) share the plan of the first of them, which stands for them all.
+    owners: dict[tuple, UUID] = {}
     for customer_id, codes in codes_of.items():
+        shape = tuple((code, *((s.start, s.end) for s in stretches[customer_id][code])) for code in sorted(codes))
+        owner = owners.setdefault(shape, customer_id)
+        plan.members[owner].append(customer_id)
+        if owner != customer_id:
+            continue
         for code in codes:
             pieces: dict[datetime, list[tuple[datetime, datetime, int]]] = defaultdict(list)  # hour -> pieces
             for index, span in enumerate(stretches[customer_id][code]):
@@ -224,29 +232,42 @@ def _usage_pairs(customer_ids: list[UUID], first_hour: datetime, end_hour: datet
 
 class _Plan:
     """Ranges to sum (rollup hours or raw records) and, per code, where each sum goes: usage[(customer, code,
-    stretch index)] += sign * sum. A range is read once for every code and target."""
+    stretch index)] += sign * sum. A range is read once for every code and target. The ranges are planned for
+    an owner customer and read for each of its members (the customers with the same stretches)."""
 
     def __init__(self) -> None:
-        self.ranges: dict[tuple, int] = {}  # (rollup, customer, from, to) -> segment index
+        self.ranges: dict[tuple, int] = {}  # (rollup, owner, from, to) -> segment index
         self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (rollup, i, code) -> [(index, sign)]
+        self.members: dict[UUID, list[UUID]] = defaultdict(list)  # owner -> the customers it plans for
 
     def add(self, rollup: bool, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
         i = self.ranges.setdefault((rollup, customer_id, lo, hi), len(self.ranges))
         self.targets[(rollup, i, code)].append((index, sign))
 
     def apply(self, usage: dict) -> None:
+        if connection.vendor == "postgresql" and sum(map(len, self.members.values())) > 1:
+            from billing.usage_sql import plan_sums
+
+            # A batch (a bill run's): PostgreSQL adds the sums up per (customer, code, stretch index) itself, in
+            # one statement. One customer (a preview, a bill) takes the path below, the statement of its shape.
+            with localcontext(prec=_PREC):
+                for customer_id, code, index, quantity, count in plan_sums(self):
+                    total = usage[(customer_id, code, index)]
+                    total[0] += quantity
+                    total[1] += count
+            return
         keys = list(self.ranges)
         segments = {True: [], False: []}
         positions = {}
         for key in keys:
-            rollup, customer_id, lo, hi = key
-            positions[(rollup, len(segments[rollup]))] = self.ranges[key]
-            segments[rollup].append((customer_id, None, lo, hi, None))
+            rollup, owner, lo, hi = key
+            for customer_id in self.members[owner]:
+                positions[(rollup, len(segments[rollup]))] = (self.ranges[key], customer_id)
+                segments[rollup].append((customer_id, None, lo, hi, None))
         rows = _segment_sums(segments[False], rollup_segments=segments[True])
         with localcontext(prec=_PREC):
             for rollup, j, code, quantity, count in rows:
-                i = positions[(rollup, j)]
-                customer_id = keys[i][1]
+                i, customer_id = positions[(rollup, j)]
                 for index, sign in self.targets.get((rollup, i, code), ()):
                     total = usage[(customer_id, code, index)]
                     total[0] += sign * quantity
@@ -514,16 +535,20 @@ def _assemble(
 def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool, snapshots: dict) -> Line:
     rate, price_list = span.rate, span.price_list
     currency = price_list.currency
-    priced = price(rate, quantity)
+    cached = snapshots.get(rate.pk)
+    if cached is None:
+        cached = snapshots[rate.pk] = _RateView(rate, rate_snapshot(span))
+    priced = price(cached, quantity)
     tiers = [
         TierAmount(
-            up_to=None if tier.up_to is None else _price_text(str(tier.up_to)),
-            quantity=Decimal(tier.quantity).quantize(_MICRO),
-            unit_price=_price_text(str(tier.unit_price)),
-            flat_price=_price_text(str(tier.flat_price)),
+            up_to=up_to,
+            quantity=tier.quantity.quantize(_MICRO),
+            unit_price=unit_price,
+            flat_price=flat_price,
             amount=money_text(tier.amount, currency),
         )
         for tier in priced.tiers
+        for up_to, unit_price, flat_price in (cached.texts[tier.up_to, tier.unit_price, tier.flat_price],)
     ]
     return Line(
         code=code,
@@ -533,11 +558,36 @@ def _line(code: str, span: Stretch, quantity: Decimal, records: int, late: bool,
         records=records,
         currency=currency,
         amount=round_amount(priced.amount, currency),
-        rate=snapshots[rate.pk] if rate.pk in snapshots else snapshots.setdefault(rate.pk, rate_snapshot(span)),
+        rate=cached.snapshot,
         rate_id=rate.pk,
         tiers=tiers,
         late=late,
     )
+
+
+class _RateView:
+    """A rate's terms as `price` reads them, read once for every line the rate prices (its tier table parsed
+    once, its tiers' prices formatted once), and the lines' "rate" block."""
+
+    __slots__ = ("model", "package_price", "package_size", "snapshot", "texts", "tiers", "unit_price")
+
+    def __init__(self, rate, snapshot: dict) -> None:
+        self.model = rate.model
+        self.unit_price, self.package_size, self.package_price = rate.unit_price, rate.package_size, rate.package_price
+        self.tiers = rate.tier_table()
+        #: (up_to, unit_price, flat_price) -> their texts on a line's tiers
+        self.texts = {
+            (t.up_to, t.unit_price, t.flat_price): (
+                None if t.up_to is None else _price_text(str(t.up_to)),
+                _price_text(str(t.unit_price)),
+                _price_text(str(t.flat_price)),
+            )
+            for t in self.tiers
+        }
+        self.snapshot = snapshot
+
+    def tier_table(self) -> list:
+        return self.tiers
 
 
 @lru_cache(maxsize=4096)
