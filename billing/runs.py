@@ -29,9 +29,17 @@ from records.querysets import hour_ceil, hour_floor
 logger = logging.getLogger("billingengine.billing")
 
 BATCH_SIZE = 500
-#: How often a batch is retried when the database connection fails (e.g. PostgreSQL restarting).
-RETRIES = 6
-RETRY_WAIT = 2.0
+#: How often a step is retried when the database connection fails (e.g. PostgreSQL restarting), and the
+#: waits between tries: RETRY_WAIT seconds, doubling up to RETRY_WAIT_MAX (1, 2, 4, 8, 15, 15, 15, 15:
+#: a restart or a crash recovery of over a minute is ridden out).
+RETRIES = 8
+RETRY_WAIT = 1.0
+RETRY_WAIT_MAX = 15.0
+
+
+def retry_wait(attempt: int) -> float:
+    """Return the seconds to wait before retry number *attempt* + 1 (attempts count from 0)."""
+    return min(RETRY_WAIT * 2**attempt, RETRY_WAIT_MAX)
 
 
 @dataclass
@@ -115,9 +123,9 @@ def _with_possible_usage(batch: list[tuple[UUID, int]], start: datetime, end: da
 
 def _retrying(query, *args, **kwargs):
     """Return query(*args, **kwargs); when the database connection fails (PostgreSQL restarting, the backend
-    terminated), reconnect and retry, up to RETRIES times. Every query of a run goes through here: the
-    connection may drop between batches as well as inside one. A batch's issuing is one transaction, so it
-    rolled back whole before it is retried."""
+    terminated), reconnect and retry, up to RETRIES times, waiting longer each time (`retry_wait`). Every
+    query of a run goes through here: the connection may drop between batches as well as inside one. A
+    batch's issuing is one transaction, so it rolled back whole before it is retried."""
     for attempt in range(RETRIES + 1):
         try:
             return query(*args, **kwargs)
@@ -125,14 +133,15 @@ def _retrying(query, *args, **kwargs):
             if attempt == RETRIES:
                 raise
             reason = " ".join(str(error).split()) or type(error).__name__
+            wait = retry_wait(attempt)
             logger.warning(
                 "Database connection failed (%s); reconnecting and retrying in %.0f s (attempt %d of %d)",
                 reason,
-                RETRY_WAIT,
+                wait,
                 attempt + 1,
                 RETRIES,
             )
             connection.close()
             close_old_connections()
-            time.sleep(RETRY_WAIT)
+            time.sleep(wait)
     raise AssertionError("unreachable")

@@ -170,7 +170,47 @@ def test_a_database_down_when_the_command_starts_is_a_clear_command_error(usage,
 
     monkeypatch.setattr(Customer.objects, lookup, down)
     customer = ["--customer", usage[0].external_id] if lookup == "filter" else []
-    with pytest.raises(CommandError, match="The database failed and did not come back: connection refused"):
+    with pytest.raises(CommandError, match=r"The database failed and did not come back \(connection refused\)\."):
         call_command("issue_bills", "--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z", *customer)
     monkeypatch.undo()
     assert not Bill.objects.exists() and not BillNumber.objects.exists()
+
+
+def test_a_run_waits_longer_between_retries_and_rides_out_a_minute_long_outage(monkeypatch):
+    """Bug: the retries were 6 waits of 2 s, so a PostgreSQL restart taking longer than about 12 s (a crash
+    recovery replaying WAL) ended the run although the database was coming back. The waits now double up
+    to a cap, covering over a minute of outage, and the log says how long each one is."""
+    waits = []
+    monkeypatch.setattr(runs.time, "sleep", waits.append)
+    monkeypatch.setattr(runs, "connection", type("Closed", (), {"close": staticmethod(lambda: None)}))
+    monkeypatch.setattr(runs, "close_old_connections", lambda: None)
+    failures = iter(range(runs.RETRIES))
+
+    def query():
+        if next(failures, None) is not None:
+            raise OperationalError("the database system is starting up")
+        return "answered"
+
+    assert runs._retrying(query) == "answered"
+    assert waits == [1, 2, 4, 8, 15, 15, 15, 15]
+    assert waits == [runs.retry_wait(attempt) for attempt in range(runs.RETRIES)]
+    assert sum(waits) >= 60
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_database_error_reads_as_one_sentence_whatever_the_driver_puts_at_its_end(usage, monkeypatch):
+    """Bug: psycopg's messages end with "?" or "." ("... accepting TCP/IP connections?"), and the command
+    appended ". Bills issued so far...", printing "connections?. Bills issued so far"."""
+
+    def down(**kwargs):
+        raise OperationalError(
+            "connection failed: Is the server running on that host\nand accepting TCP/IP connections?\n"
+        )
+
+    monkeypatch.setattr(runs, "bills_issue", down)
+    with pytest.raises(CommandError) as raised:
+        call_command("issue_bills", "--from", "2026-03-01T00:00:00Z", "--to", "2026-04-01T00:00:00Z")
+    assert str(raised.value) == (
+        "The database failed and did not come back (connection failed: Is the server running on that host and "
+        "accepting TCP/IP connections). Bills issued so far are complete; run the same command again to bill the rest."
+    )

@@ -43,9 +43,10 @@ class Command(BaseCommand):
             raise CommandError(error.detail) from error
         except DatabaseError as error:
             # Also when the database is down as the command starts (its first queries are the lookups).
+            reason = " ".join(str(error).split()).rstrip(".?!") or type(error).__name__
             raise CommandError(
-                f"The database failed and did not come back: {' '.join(str(error).split())}. Bills issued so far "
-                "are complete; run the same command again to bill the rest."
+                f"The database failed and did not come back ({reason}). Bills issued so far are complete; "
+                "run the same command again to bill the rest."
             ) from error
         for customer_id, reason in report.failed:
             self.stderr.write(f"Customer {customer_id}: not billed: {reason}")
