@@ -445,7 +445,7 @@ class CustomerAdmin(MembershipsGoWithItMixin, ServiceHistoryAdmin):
             saved = customer_update(customer=Customer.objects.select_for_update().get(pk=obj.pk), changes=data)
         else:
             saved = customer_create(**data)
-        customer_set_groups(customer=saved, group_ids=group_ids, user=request.user)
+        customer_set_groups(customer=saved, group_ids=group_ids, user=request.user, new=not change)
         for field in ("id", *CUSTOMER_FIELDS, "created_at", "updated_at"):
             setattr(obj, field, getattr(saved, field))
         obj._state.adding = False

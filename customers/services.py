@@ -28,11 +28,13 @@ __all__ = [
 KEPT_WHEN_OMITTED = ("external_id",)
 
 
-@transaction.atomic
 def customer_create(**fields: Any) -> Customer:
-    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`).
+    """Create a customer from CUSTOMER_FIELDS (its groups are set with `groups.services.customer_set_groups`,
+    with `new=True` in the same transaction).
 
     An external_id another customer has is ExternalIdTaken (409), also when both are created at the same time.
+    Its writes (the customer and its history row) are one atomic block inside `_write_one`, so it needs no
+    savepoint of its own: an error leaves the caller's transaction as it was.
     """
     unknown = set(fields) - set(CUSTOMER_FIELDS)
     if unknown:
@@ -40,10 +42,10 @@ def customer_create(**fields: Any) -> Customer:
     return _write_one(Customer(), {f: fields.get(f) for f in CUSTOMER_FIELDS})
 
 
-@transaction.atomic
 def customer_update(*, customer: Customer, changes: Mapping[str, Any], replace: bool = False) -> Customer:
     """Change *customer*: the fields in *changes* (other keys are ignored); with *replace* (PUT) omitted fields
-    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`)."""
+    are cleared, except external_id, which stays. A set external_id cannot change (see `customers_rekey`).
+    Atomic as `customer_create` is: its writes are one atomic block inside `_write_one`."""
     values = {f: changes[f] for f in CUSTOMER_FIELDS if f in changes}
     if replace:
         values.update({f: None for f in CUSTOMER_FIELDS if f not in changes and f not in KEPT_WHEN_OMITTED})
@@ -62,6 +64,8 @@ def _write_one(customer: Customer, values: Mapping[str, Any]) -> Customer:
             by_field.setdefault(error.column or "__all__", []).append(error.message)
         raise ValidationError(by_field)
     try:
+        # The one savepoint of a create or update: after an IntegrityError the transaction goes on, to name the
+        # customer that has the external_id (409); everything this service writes is inside it.
         with transaction.atomic():
             _upsert_orm.write([(customer, row)], user=None, reason=None)  # user: the request's (history middleware)
     except IntegrityError as error:

@@ -194,9 +194,17 @@ def _refuse_overlaps(*, group_id: UUID, customer_ids: list[UUID], start: datetim
             raise _overlap_conflict(existing)
 
 
-def _insert(memberships: list[Membership], history: dict[str, Any]) -> None:
-    """Insert open-ended memberships that all start at the same moment (with their history rows)."""
+def _insert(memberships: list[Membership], history: dict[str, Any], *, recover: bool = True) -> None:
+    """Insert open-ended memberships that all start at the same moment (with their history rows).
+
+    An overlap the database refuses becomes `membership_overlap` naming the membership in the way, read after
+    rolling back to a savepoint; without *recover* (nothing can be in the way) there is no savepoint and a
+    database error is raised as it is.
+    """
     if not memberships:
+        return
+    if not recover:
+        bulk_create_with_history(memberships, Membership, batch_size=_CHUNK, **history)
         return
     try:
         with transaction.atomic():
@@ -347,13 +355,31 @@ def memberships_replace(
     the customers that change. Return the ids of the customers whose memberships changed. *method*: "sql"
     (PostgreSQL, set-based), "orm", or "auto" (sql on PostgreSQL from SQL_REPLACE_MIN_CUSTOMERS customers on).
     """
-    given_at = at
-    now = timezone.now()
-    at = at or now
     wanted = {UUID(str(c)): set(_unique_ids(g)) for c, g in customer_ids_to_group_ids.items()}
     if not wanted:
         return set()
     _check_groups(set().union(*wanted.values()))
+    return _replace(wanted, at=at, user=user, reason=reason, method=method)
+
+
+def _replace(
+    wanted: dict[UUID, set[UUID]],
+    *,
+    at: datetime | None,
+    user: AbstractBaseUser | None,
+    reason: str,
+    method: str,
+    new: bool = False,
+) -> set[UUID]:
+    """`memberships_replace` once its groups are known to exist (in the caller's transaction or savepoint).
+
+    *new*: the customers were created in this transaction and have no memberships yet, so there is nothing
+    to lock (no other transaction sees them), read, end or move: the wanted memberships start at *at*, after
+    the guards, and nothing is caught (no membership of theirs can be in the way).
+    """
+    given_at = at
+    now = timezone.now()
+    at = at or now
     if method == "auto":
         big = len(wanted) >= SQL_REPLACE_MIN_CUSTOMERS
         method = "sql" if connection.vendor == "postgresql" and big else "orm"
@@ -370,16 +396,17 @@ def memberships_replace(
         check_membership_change(customer_ids=changed, at=at)
         return changed
     ids = list(wanted)
-    _lock_customers(ids)
-    if given_at is None:  # "now" once the customers are locked (see memberships_start)
-        now = at = timezone.now()
     current: dict[UUID, dict[UUID, Membership]] = {}
     scheduled: dict[tuple[UUID, UUID], Membership] = {}
-    for chunk in _chunks(ids):
-        for membership in Membership.objects.active_at(at).filter(customer_id__in=chunk):
-            current.setdefault(membership.customer_id, {})[membership.group_id] = membership
-        for membership in Membership.objects.filter(customer_id__in=chunk, joined_at__gt=at).order_by("joined_at"):
-            scheduled.setdefault((membership.customer_id, membership.group_id), membership)  # the earliest
+    if not new:
+        _lock_customers(ids)
+        if given_at is None:  # "now" once the customers are locked (see memberships_start)
+            now = at = timezone.now()
+        for chunk in _chunks(ids):
+            for membership in Membership.objects.active_at(at).filter(customer_id__in=chunk):
+                current.setdefault(membership.customer_id, {})[membership.group_id] = membership
+            for membership in Membership.objects.filter(customer_id__in=chunk, joined_at__gt=at).order_by("joined_at"):
+                scheduled.setdefault((membership.customer_id, membership.group_id), membership)  # the earliest
     to_end: list[Membership] = []
     to_move: list[Membership] = []
     to_start: list[Membership] = []
@@ -406,7 +433,7 @@ def memberships_replace(
     _end(to_end, at, history)
     if to_move:
         bulk_update_with_history(to_move, Membership, ["joined_at"], batch_size=_CHUNK, **history)
-    _insert(to_start, history)
+    _insert(to_start, history, recover=not new)
     return changed
 
 
@@ -467,8 +494,15 @@ def membership_remove(
     return ended[0]
 
 
-def resolve_group_ids(group_ids: Iterable[UUID | str], *, field: str = "group_ids") -> list[UUID]:
+class ResolvedGroupIds(tuple):
+    """Group ids `resolve_group_ids` returned: UUIDs of existing (not deleted) groups, without duplicates, in
+    order. Services given them do not look the groups up again."""
+
+
+def resolve_group_ids(group_ids: Iterable[UUID | str], *, field: str = "group_ids") -> ResolvedGroupIds:
     """Return *group_ids* as UUIDs without duplicates, in order; raise InvalidInput naming unknown ones."""
+    if isinstance(group_ids, ResolvedGroupIds):
+        return group_ids
     wanted: list[UUID] = []
     for raw in group_ids:
         try:
@@ -483,20 +517,30 @@ def resolve_group_ids(group_ids: Iterable[UUID | str], *, field: str = "group_id
         raise InvalidInput(
             f"Unknown group id(s): {', '.join(unknown)}.", code="unknown_group", field=field, unknown_ids=unknown
         )
-    return wanted
+    return ResolvedGroupIds(wanted)
 
 
-@transaction.atomic
 def customer_set_groups(
     *,
     customer: Customer,
     group_ids: Iterable[UUID | str],
     user: AbstractBaseUser | None = None,
     reason: str = "",
+    new: bool = False,
 ) -> bool:
-    """Make *group_ids* the customer's current groups (see `memberships_replace`); return whether they changed."""
+    """Make *group_ids* the customer's current groups (see `memberships_replace`); return whether they changed.
+
+    Group ids from `resolve_group_ids` are not looked up again. *new*: the customer was created in this
+    transaction (by `customers.services.customer_create`) and has no memberships yet; its memberships are then
+    started without locking it or reading its memberships, and without a savepoint (the only writes are the
+    memberships' two inserts, after every check).
+    """
     wanted = resolve_group_ids(group_ids)
-    changed = memberships_replace(customer_ids_to_group_ids={customer.pk: wanted}, user=user, reason=reason)
+    if new:
+        changed = _replace({customer.pk: set(wanted)}, at=None, user=user, reason=reason, method="orm", new=True)
+    else:
+        with transaction.atomic():
+            changed = _replace({customer.pk: set(wanted)}, at=None, user=user, reason=reason, method="auto")
     if hasattr(customer, "current_memberships"):
         del customer.current_memberships
     return bool(changed)

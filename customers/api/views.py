@@ -105,10 +105,10 @@ class CustomerViewSet(WritableResourceViewSet):
     def perform_service_create(self, data: dict) -> Customer:
         group_ids = data.pop("group_ids", None)
         if group_ids:
-            resolve_group_ids(group_ids)  # unknown groups fail before anything is written
+            group_ids = resolve_group_ids(group_ids)  # unknown groups fail before anything is written; once
         customer = services.customer_create(**data)
         if group_ids:
-            customer_set_groups(customer=customer, group_ids=group_ids)
+            customer_set_groups(customer=customer, group_ids=group_ids, new=True)
         return customer
 
     @transaction.atomic

@@ -156,3 +156,35 @@ def test_membership_routes_do_not_count_the_groups_members(api):
     counting = [q["sql"] for q in [*queries.captured_queries, *more.captured_queries] if "COUNT(" in q["sql"].upper()]
     assert counting == []
     assert api.get(f"/api/v1/groups/{group.pk}").json()["customer_count"] == 0
+
+
+def test_create_with_two_groups_costs_a_fixed_handful_of_statements(django_assert_num_queries):
+    """Regression: a create ran 20 statements in its services (4 savepoints and their releases, the group ids
+    looked up three times, the new customer locked and its memberships read); now the groups once, a savepoint
+    around the customer's two inserts (a taken external_id is a 409 and the transaction goes on to name the
+    other customer), the membership guard, the memberships' two inserts."""
+    user = user_with_perms("customers.add_customer")
+    client = client_for(user)
+    client.get("/api/v1/customers")  # the key's first use records last_used_at
+    groups = [str(g.pk) for g in GroupFactory.create_batch(2)]
+    body = {"name": "Counted Ltd", "address_country": "de", "group_ids": groups}
+    # The view's atomic block is a savepoint inside the test's transaction (BEGIN/COMMIT in production).
+    expected = [
+        *(["SELECT"] * AUTH_QUERIES),  # the key, its user and permissions
+        "SAVEPOINT",  # the view's transaction
+        "SELECT",  # the group ids, once
+        "SAVEPOINT",  # around the customer's inserts
+        "INSERT",  # the customer
+        "INSERT",  # its history row
+        "RELEASE",
+        "SELECT",  # the membership guard (billing: a billed period)
+        "INSERT",  # the memberships
+        "INSERT",  # their history rows
+        "RELEASE",
+    ]
+    with django_assert_num_queries(len(expected)) as queries:
+        response = client.post("/api/v1/customers", body, format="json")
+    assert response.status_code == 201, response.content
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == expected
+    customer = Customer.objects.get(pk=response.json()["id"])
+    assert sorted(str(g) for g in customer.group_ids) == sorted(groups)
