@@ -72,10 +72,10 @@ def customer_detail(request: HttpRequest, pk) -> HttpResponse:
 def _create(fields: dict, group_ids) -> Customer:
     """Create the customer and its memberships as the API does (unknown groups fail before any write)."""
     if group_ids:
-        resolve_group_ids(group_ids)
+        group_ids = resolve_group_ids(group_ids)
     customer = customer_create(**fields)
     if group_ids:
-        customer_set_groups(customer=customer, group_ids=group_ids)
+        customer_set_groups(customer=customer, group_ids=group_ids, new=True)
     return customer
 
 
