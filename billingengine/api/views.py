@@ -12,6 +12,8 @@ from django.db.models.query import ModelIterable
 from django.http import JsonResponse
 from django.urls import reverse
 from django.utils.http import parse_etags
+from django_filters.filterset import BaseFilterSet
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import mixins, viewsets
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
@@ -220,7 +222,37 @@ class ResourceViewSet(
         # it cost more than the object's own query).
         if self.detail:
             return queryset
+        if self._no_filter_given():
+            return queryset
         return super().filter_queryset(queryset)
+
+    def _no_filter_given(self) -> bool:
+        """Whether the request names no filter, so that the filter set would validate and filter nothing.
+
+        True only when the query string holds nothing but the paginator's parameters, the only backend is
+        django-filter's with a filter set using django-filter's own validation and filtering, and none of its
+        filters is required: every filter then gets an empty value, which django-filter's filters (method
+        filters included) skip. Building and validating the filter set for nothing cost about a sixth of a
+        customer list page's CPU (`bench/profile_request.py --cpu-profile`).
+        """
+        filterset_class = getattr(self, "filterset_class", None)
+        if filterset_class is None or self.paginator is None:
+            return False
+        if not self.filter_backends or any(backend is not DjangoFilterBackend for backend in self.filter_backends):
+            return False
+        paging = {
+            getattr(self.paginator, name, None)
+            for name in ("cursor_query_param", "page_size_query_param", "ordering_query_param")
+        }
+        if not paging.issuperset(self.request.query_params.keys()):
+            return False
+        if any(
+            getattr(filterset_class, name) is not getattr(BaseFilterSet, name)
+            for name in ("__init__", "is_valid", "qs", "filter_queryset", "errors")
+        ):
+            return False
+        filters = filterset_class.base_filters
+        return not paging.intersection(filters) and not any(f.extra.get("required") for f in filters.values())
 
     def created(self, obj) -> Response:
         """Answer `201 Created` with `{"id"}` and the new object's `Location`."""
