@@ -6,7 +6,7 @@ import django_filters
 from django.core.exceptions import ValidationError
 from django_countries import countries
 
-from billingengine.api.filters import NameContainsFilter, SearchFilter, TimestampFilter
+from billingengine.api.filters import FormCachedFilterSet, NameContainsFilter, SearchFilter, TimestampFilter
 from billingengine.validators import no_control_characters
 from customers.models import Customer
 
@@ -25,8 +25,8 @@ def _country_code(value: str) -> None:
         )
 
 
-class CustomerFilterSet(django_filters.FilterSet):
-    """Filters of `GET /api/v1/customers`."""
+class CustomerFilterSet(FormCachedFilterSet):
+    """Filters of `GET /api/v1/customers` (the form class built once: billingengine/api/filters.py)."""
 
     external_id = CharInFilter(
         field_name="external_id",

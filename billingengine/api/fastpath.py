@@ -10,20 +10,30 @@ model and constructs every field each time) and reads each field through the gen
   object without building the instance's fields at all: plain attribute reads for model fields of
   the simple kinds (text, UUID, timestamps, integers, lists of UUIDs, and fields declaring
   `context_free_representation = True`), the field's own methods on a shared prototype for other
-  context-free fields, and the instance's bound fields (built on first need) for anything else.
+  context-free fields, and the instance's bound fields (built on first need) for anything else;
+  and, for a list (`row_plan`/`represent_rows`), represents rows read with `values_list` instead of
+  model instances, when every field reads a column (or a declared annotation) whose stored value is
+  what the instance attribute gives (or a known conversion of it, the country code).
 
 `tests/perf/test_serializer_fast_path.py` pins that the output equals DRF's for every serializer
-using them. Neither mixin may be used by a serializer whose fields depend on its context.
+using them, `tests/perf/test_row_list.py` that the customer list read through rows answers byte for
+byte what the plain list answers. Neither mixin may be used by a serializer whose fields depend on
+its context.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.db.models.query_utils import DeferredAttribute
+from django.dispatch import receiver
 from django.utils import timezone
+from django_countries.fields import CountryDescriptor
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.relations import PKOnlyObject
@@ -178,3 +188,118 @@ class FastRepresentationMixin:
             if value is not _UNREAD:
                 data[name] = value
         return data
+
+
+class RowPlan(NamedTuple):
+    """How a serializer represents rows read with `queryset.values_list(*columns)`."""
+
+    #: The columns (model attnames or annotation names) a row must hold, in this order, first.
+    columns: tuple[str, ...]
+    #: For each readable field, in the serializer's order: its name, its column's index in the row, and
+    #: `represent(stored value, tz)` for a non-None value.
+    fields: tuple[tuple[str, int, Callable], ...]
+
+
+#: Country codes as `CountryDescriptor` gives them (`Country(code).code`: alpha-3 and numeric codes turned into
+#: alpha-2), per stored value; cleared when the countries settings change. Bounded: stored values are codes.
+_country_codes: dict = {}
+_COUNTRY_CODES_KEPT = 2048
+
+
+@receiver(setting_changed)
+def _forget_country_codes(*, setting, **kwargs) -> None:
+    if setting.startswith("COUNTRIES"):
+        _country_codes.clear()
+
+
+def _country_code_reader(descriptor: CountryDescriptor):
+    def code(value):
+        try:
+            return _country_codes[value]
+        except KeyError:
+            result = descriptor.country(value).code
+            if len(_country_codes) < _COUNTRY_CODES_KEPT:
+                _country_codes[value] = result
+            return result
+
+    return code
+
+
+def _stored_value_reader(model, attr: str):
+    """Return `convert(value)` turning a non-None value of the column *attr* as `values_list` reads it into
+    what reading the attribute on an instance gives (None: the same value), or raise LookupError when that is
+    not known (such a field keeps the instance path)."""
+    fields = {f.attname: f for f in model._meta.concrete_fields}
+    if attr not in fields:
+        raise LookupError(attr)
+    descriptor = model.__dict__.get(attr)
+    if isinstance(descriptor, DeferredAttribute) and type(descriptor).__get__ is DeferredAttribute.__get__:
+        return None  # Django's plain attribute: the stored value itself
+    if type(descriptor) is CountryDescriptor and not descriptor.field.multiple and descriptor.field.null:
+        return _country_code_reader(descriptor)  # NULL stays None, as the descriptor gives it
+    raise LookupError(attr)
+
+
+def _row_field(field: serializers.Field, model, columns: Mapping[str, str]):
+    """Return `(column, represent(value, tz))` reading *field* from a row, or None."""
+    if not _is_context_free(field):
+        return None
+    represent = _value_reader(field)
+    if field.field_name in columns:
+        return columns[field.field_name], represent
+    attrs = field.source_attrs
+    if len(attrs) != 1:
+        return None
+    try:
+        convert = _stored_value_reader(model, attrs[0])
+    except LookupError:
+        return None
+    if convert is None:
+        return attrs[0], represent
+    return attrs[0], lambda value, tz: represent(convert(value), tz)
+
+
+class RowRepresentationMixin(FastRepresentationMixin):
+    """`FastRepresentationMixin` plus the representation of `values_list` rows for lists (`row_plan`).
+
+    `row_columns` names fields read from another column than their source: {field name: column}, where the
+    column (an annotation, typically) holds exactly what the field reads from an instance (the serializer says
+    why).
+    """
+
+    row_columns: Mapping[str, str] = {}
+
+    @classmethod
+    def row_plan(cls) -> RowPlan | None:
+        """The plan, worked out once per class; None when some field cannot be read from a row."""
+        if "_row_plan" not in cls.__dict__:
+            prototype = cls()
+            model = getattr(getattr(cls, "Meta", None), "model", None)
+            plan = None
+            if model is not None:
+                read = [
+                    (field.field_name, _row_field(field, model, cls.row_columns))
+                    for field in prototype._readable_fields
+                ]
+                if all(reader is not None for _, reader in read):
+                    columns = tuple(dict.fromkeys(column for _, (column, _) in read))
+                    plan = RowPlan(
+                        columns=columns,
+                        fields=tuple((name, columns.index(column), represent) for name, (column, represent) in read),
+                    )
+            cls._row_plan = plan
+        return cls._row_plan
+
+    @staticmethod
+    def represent_rows(rows: Sequence[Sequence], plan: RowPlan) -> list[dict]:
+        """Represent *rows* (each starting with `plan.columns`) as `to_representation` represents the instances."""
+        tz = timezone.get_current_timezone() if settings.USE_TZ else None
+        fields = plan.fields
+        result = []
+        for row in rows:
+            data = {}
+            for name, index, represent in fields:
+                value = row[index]
+                data[name] = None if value is None else represent(value, tz)
+            result.append(data)
+        return result

@@ -122,7 +122,8 @@ class KeysetPagination(BasePagination):
     def _encode_cursor(self, row, reverse: bool) -> str:
         value = getattr(row, self.field.attname)
         value = value.isoformat() if hasattr(value, "isoformat") else str(value)
-        data = {"o": self.ordering, "v": [value, str(row.pk)], "r": int(reverse)}
+        pk = getattr(row, self.field.model._meta.pk.attname)  # an instance's pk, or a `values_list` row's
+        data = {"o": self.ordering, "v": [value, str(pk)], "r": int(reverse)}
         return base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode()).decode().rstrip("=")
 
     def _link(self, row, reverse: bool) -> str:

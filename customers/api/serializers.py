@@ -5,7 +5,7 @@ from __future__ import annotations
 from django_countries import countries
 from rest_framework import serializers
 
-from billingengine.api.fastpath import CachedFieldsMixin, FastRepresentationMixin
+from billingengine.api.fastpath import CachedFieldsMixin, RowRepresentationMixin
 from billingengine.api.serializers import StrictCharField, StrictFieldsMixin, StrictUUIDField
 from customers.models import Customer
 from customers.services import CUSTOMER_FIELDS
@@ -31,8 +31,14 @@ class CountryCodeField(StrictCharField):
         return str(value.code if hasattr(value, "code") else value) or None
 
 
-class CustomerSerializer(FastRepresentationMixin, CachedFieldsMixin, StrictFieldsMixin, serializers.ModelSerializer):
-    """A customer as the API reads and writes it (fields built once per class, read on the fast path)."""
+class CustomerSerializer(RowRepresentationMixin, CachedFieldsMixin, StrictFieldsMixin, serializers.ModelSerializer):
+    """A customer as the API reads and writes it (fields built once per class, read on the fast path; the list
+    represents `values_list` rows)."""
+
+    #: On the list's row path `group_ids` is read from the `group_id_array` annotation
+    #: (`Customer.objects.with_group_id_array()`): the current group ids in `Customer.group_ids` order, which is
+    #: what the property gives once `attach_group_id_array` has turned the array into memberships.
+    row_columns = {"group_ids": "group_id_array"}
 
     group_ids = serializers.ListField(
         child=StrictUUIDField(),

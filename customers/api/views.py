@@ -62,6 +62,9 @@ class CustomerViewSet(WritableResourceViewSet):
     #: The retrieve reads the customer through its query compiled once per process (False: DRF's plain
     #: `get_object()`; tests compare both).
     compiled_retrieve = True
+    #: The list represents `values_list` rows (billingengine/api/views.py, `ResourceViewSet.row_list`): on
+    #: PostgreSQL, where the read queryset holds the group ids; SQLite keeps the plain path.
+    row_list = True
 
     def get_queryset(self):
         if self.action in self.SUB_RESOURCES:  # only the customer's id is needed there

@@ -5,7 +5,9 @@ The caches are per serializer class (the built fields, `CachedFieldsMixin`, and 
 `FastRepresentationMixin`, in billingengine/api/fastpath.py), the authentication statement built
 once per process (billingengine/api/auth_queries.py, PostgreSQL), which reads the key, its user and
 the permissions fresh on every request, and the customer retrieve's query compiled once per process
-(billingengine/api/compiled.py: every customer retrieve here goes through it). Each test warms them with
+(billingengine/api/compiled.py: every customer retrieve here goes through it), and the customer list's
+row plan (`RowRepresentationMixin`), country codes and filter form class (`FormCachedFilterSet`),
+built once per process. Each test warms them with
 a request first, then changes the key, the user or the permission and expects the next request to be
 refused.
 """
@@ -154,3 +156,24 @@ def test_authentication_gives_the_same_permissions_as_djangos_model_backend(rf):
 def _permission(name: str) -> Permission:
     app_label, codename = name.split(".")
     return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+@pytest.mark.parametrize("change", ["revoke the key", "remove the user's permission", "remove the group's permission"])
+def test_the_lists_caches_do_not_delay_a_refusal(change):
+    """The customer list's row plan, country codes and filter form class are warm; the next list is refused."""
+    CustomerFactory(address_country="DE")
+    user = user_with_perms()
+    group = AuthGroup.objects.create(name="list readers")
+    permission = Permission.objects.get(codename="view_customer")
+    (group.permissions if change == "remove the group's permission" else user.user_permissions).add(permission)
+    user.groups.add(group)
+    client = client_for(user)
+    path = "/api/v1/customers?address_country=de&ordering=-name&page_size=10"
+    _warm(client, path)
+    if change == "revoke the key":
+        api_key_revoke(prefix=client.api_key.split(".")[0])
+    elif change == "remove the user's permission":
+        user.user_permissions.remove(permission)
+    else:
+        group.permissions.remove(permission)
+    assert client.get(path).status_code == (401 if change == "revoke the key" else 403)
