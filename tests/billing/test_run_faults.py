@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
@@ -20,6 +19,7 @@ from customers.models import Customer
 from records.models import DataRecord
 from tests.billing.conftest import at, submit
 from tests.factories import CustomerFactory
+from tests.postgres import terminate_backend
 from tests.pricing.factories import PriceListFactory, RateFactory
 
 MARCH = (at("2026-03-01T00:00"), at("2026-04-01T00:00"))
@@ -36,20 +36,6 @@ def usage(monkeypatch):
         submit(customer, [("SMS", i + 1, at("2026-03-10T10:10")), ("SMS", 1, at("2026-03-20T00:00"))])
     yield customers
     connection.close()  # a test that failed may leave a dropped connection behind: the teardown reconnects
-
-
-def terminate_backend(pid: int) -> None:
-    """Terminate the PostgreSQL backend *pid* from another connection (what a server restart does to it)."""
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-        password=settings["PASSWORD"] or None,
-        autocommit=True,
-    ) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
 def assert_billed_exactly_once(customers) -> None:

@@ -4,12 +4,12 @@ request (billingengine/api/auth_queries.py)."""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from django.db import close_old_connections, connection
 
 from tests.conftest import client_for, user_with_perms
 from tests.factories import CustomerFactory
+from tests.postgres import terminate_backend
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -24,16 +24,7 @@ def test_a_connection_killed_between_requests_costs_no_failed_request():
     client = client_for(user_with_perms("customers.view_customer"))
     assert _next_request(client, f"/api/v1/customers/{customer.pk}").status_code == 200
     pid = connection.connection.info.backend_pid
-    settings = connection.settings_dict
-    with psycopg.connect(
-        dbname=settings["NAME"],
-        user=settings["USER"],
-        host=settings["HOST"],
-        port=settings["PORT"] or 5432,
-        password=settings["PASSWORD"] or None,
-        autocommit=True,
-    ) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    terminate_backend(pid)
     response = _next_request(client, f"/api/v1/customers/{customer.pk}")
     assert response.status_code == 200, response.content
     assert connection.connection.info.backend_pid != pid
