@@ -14,26 +14,15 @@ import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
 
 MONTH = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
 CODES = ("SMS", "CALL_MIN", "DATA_MB")
 #: Rate changes inside hours: three stretches per code in the month.
 CUTS = (datetime(2026, 3, 10, 10, 30, tzinfo=UTC), datetime(2026, 3, 20, 14, 45, 30, tzinfo=UTC))
-
-
-def recreate_database(url: str) -> None:
-    """Drop and create the database of *url*."""
-    import psycopg
-
-    parsed = urlparse(url)
-    name = parsed.path.lstrip("/")
-    with psycopg.connect(parsed._replace(path="/postgres").geturl(), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def setup_django(url: str) -> None:

@@ -23,7 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.billing_seed import CUTS, MONTH, recreate_database, seed_prices, seed_usage, setup_django  # noqa: E402
+from bench.billing_seed import CUTS, MONTH, seed_prices, seed_usage, setup_django  # noqa: E402
+from bench.databases import recreate_database  # noqa: E402
 
 DATABASE_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/be_billing_bench_summary")
 
