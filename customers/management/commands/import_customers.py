@@ -5,12 +5,11 @@ from __future__ import annotations
 import io
 import sys
 import time
-from argparse import RawDescriptionHelpFormatter
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import connection
 
-from billingengine.commands import user_by_username
+from billingengine.commands import EpilogCommand, user_by_username
 from billingengine.errors import ImportFailed
 from billingengine.progress import progress_bar
 from customers.importing.reading import COLUMNS, detect_format, read_csv, read_jsonl
@@ -20,7 +19,7 @@ from groups.customer_import import import_customers
 ERRORS_IN_MESSAGE = 20
 
 
-class Command(BaseCommand):
+class Command(EpilogCommand):
     help = "Create and update customers by external_id from a CSV or JSON Lines file (or stdin), all or nothing."
     epilog = f"""
 Columns (CSV header or JSON keys):
@@ -38,12 +37,6 @@ Examples:
   manage.py import_customers crm.csv --skip-invalid --user alice
   crm-export | manage.py import_customers - --format jsonl
 """
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = self.epilog
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="CSV (with a header row) or JSON Lines file; '-' reads stdin.")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from argparse import RawDescriptionHelpFormatter
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from billingengine.commands import EpilogCommand
 from pricing.catalogue import CatalogueInvalid, catalogue_import
 
 
-class Command(BaseCommand):
+class Command(EpilogCommand):
     help = "Create and update price lists and rates from a JSON catalogue (or stdin), all or nothing."
     epilog = """
 The file is what export_price_lists writes:
@@ -28,12 +28,6 @@ Examples:
   manage.py import_price_lists prices.json --dry-run     # on production: check first
   manage.py import_price_lists prices.json
 """
-
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-        parser.formatter_class = RawDescriptionHelpFormatter
-        parser.epilog = self.epilog
-        return parser
 
     def add_arguments(self, parser):
         parser.add_argument("file", help="The JSON catalogue; '-' reads stdin.")
