@@ -26,7 +26,9 @@ from uuid import UUID
 import orjson
 from django.db import connection
 
+from billing.models import Bill
 from billing.money import format_price, money_text, round_amount
+from billing.usage_sql import plan_sums
 from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
 from pricing.resolver import Stretch, rate_stretches
@@ -246,8 +248,6 @@ class _Plan:
 
     def apply(self, usage: dict) -> None:
         if connection.vendor == "postgresql" and sum(map(len, self.members.values())) > 1:
-            from billing.usage_sql import plan_sums
-
             # A batch (a bill run's): PostgreSQL adds the sums up per (customer, code, stretch index) itself, in
             # one statement. One customer (a preview, a bill) takes the path below, the statement of its shape.
             with localcontext(prec=_PREC):
@@ -442,8 +442,6 @@ def _late_usage(customers: dict[UUID, Customer], start: datetime, end: datetime,
     Late: records of the customer's current billing epoch whose time_from lies in the period of one of its
     bills (all issued before those records were submitted), outside [start, end).
     """
-    from billing.models import Bill
-
     billed = [pk for pk, c in customers.items() if c.billing_epoch > 0]
     if not billed:
         return {}
