@@ -1,9 +1,9 @@
 """Set-based seeding for the billing benchmarks and the bill-run fault script (PostgreSQL only).
 
 Customers, a month of data records spread over them (generate_series, secondary indexes dropped during the
-load and rebuilt from their own definitions), the hourly rollup built with one INSERT ... SELECT ... GROUP BY,
-and a default EUR price list whose rates change inside hours, so every customer's month has rate stretches
-cut inside an hour.
+load and rebuilt from their own definitions), the hourly and per-minute rollups built with one
+INSERT ... SELECT ... GROUP BY each, and a default EUR price list whose rates change inside hours, so every
+customer's month has rate stretches cut inside an hour.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def seed_usage(*, customers: int, records: int, chunk: int = 2_000_000, log=prin
     from django.db import connection
 
     from customers.models import Customer
-    from records.models import DataRecord, UsageRollup
+    from records.models import DataRecord, UsageMinuteRollup, UsageRollup
+    from records.rollup import rollup_from_records_sql
 
-    table, rollup = DataRecord._meta.db_table, UsageRollup._meta.db_table
+    table, rollup, minutes = (m._meta.db_table for m in (DataRecord, UsageRollup, UsageMinuteRollup))
     seconds = int((MONTH[1] - MONTH[0]).total_seconds())
     began = time.monotonic()
     with connection.cursor() as cur:
@@ -122,14 +123,10 @@ def seed_usage(*, customers: int, records: int, chunk: int = 2_000_000, log=prin
         for name, definition in indexes:
             cur.execute(definition)
             log(f"  rebuilt {name} ({time.monotonic() - began:.0f} s)")
-        cur.execute(
-            f"""
-            INSERT INTO {rollup} (customer_id, hour, code, quantity, records)
-            SELECT customer_id, date_trunc('hour', time_from, 'UTC'), code, sum(quantity), count(*)
-            FROM {table} GROUP BY 1, 2, 3
-            """
-        )
+        for statement in rollup_from_records_sql():
+            cur.execute(statement)
         log(f"  rollup ({time.monotonic() - began:.0f} s)")
         cur.execute(f"VACUUM ANALYZE {table}")
         cur.execute(f"VACUUM ANALYZE {rollup}")
+        cur.execute(f"VACUUM ANALYZE {minutes}")
         cur.execute(f"VACUUM ANALYZE {Customer._meta.db_table}")

@@ -1,4 +1,4 @@
-"""Data records (usage facts) and the hourly usage rollup that answers usage summaries fast."""
+"""Data records (usage facts), and the hourly and per-minute usage rollups that answer summaries fast."""
 
 from __future__ import annotations
 
@@ -130,6 +130,28 @@ class UsageRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.customer_id} {self.code} {self.hour:%Y-%m-%d %H}:00 {self.quantity}"
+
+
+class UsageMinuteRollup(models.Model):
+    """Usage of one customer and code in one UTC minute, kept in step with every record insert.
+
+    The billing summary reads it for the pieces of an hour that a rate or membership boundary cuts: a piece
+    is its whole minutes from here plus the records of at most a minute at either end, instead of every
+    record of the piece."""
+
+    pk = models.CompositePrimaryKey("customer_id", "minute", "code")
+    customer_id = models.UUIDField(verbose_name="customer ID")
+    minute = models.DateTimeField(help_text="Start of the UTC minute.")
+    code = models.CharField(max_length=64)
+    quantity = models.DecimalField(max_digits=38, decimal_places=6, help_text="Sum of the minute's quantities.")
+    records = models.BigIntegerField(help_text="Number of records in the minute.")
+
+    class Meta:
+        verbose_name = "usage rollup by minute"
+        verbose_name_plural = "usage rollups by minute"
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.code} {self.minute:%Y-%m-%d %H:%M} {self.quantity}"
 
 
 #: Every column of a data record, in the API's order (the representation, the insert and the admin use it).

@@ -14,6 +14,17 @@ def hour_floor(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
 
 
+def minute_floor(moment: datetime) -> datetime:
+    """Return the start of *moment*'s UTC minute."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def minute_ceil(moment: datetime) -> datetime:
+    """Return *moment* if it starts a UTC minute, else the start of the next one."""
+    floor = minute_floor(moment)
+    return floor if floor == moment else floor + timedelta(minutes=1)
+
+
 def hour_ceil(moment: datetime) -> datetime:
     """Return *moment* if it starts a UTC hour, else the start of the next one."""
     floor = hour_floor(moment)

@@ -1,7 +1,9 @@
-"""Maintenance of the hourly usage rollup: every record insert adds its quantity to its (customer, hour, code).
+"""Maintenance of the usage rollups: every record insert adds its quantity to its (customer, hour, code) and to
+its (customer, minute, code).
 
-The rollup is what answers usage summaries fast (`records.usage.usage_summary`); it is only ever added to,
-in the same transaction as the records it counts.
+The hourly rollup answers usage summaries and the whole hours of billing summaries; the per-minute rollup
+answers the pieces of the hours that a rate or membership boundary cuts. Both are only ever added to, in the
+same transaction as the records they count.
 """
 
 from __future__ import annotations
@@ -14,49 +16,76 @@ from uuid import UUID
 
 from django.db import connection
 
-from records.models import UsageRollup
-from records.querysets import hour_floor
+from records.models import DataRecord, UsageMinuteRollup, UsageRollup
+from records.querysets import hour_floor, minute_floor
 
-#: PostgreSQL: a statement fragment (a CTE) that adds the rows of the CTE `inserted` (customer_id, code,
-#: quantity, time_from) to the rollup, for the record insert to run as one statement.
-ROLLUP_FROM_INSERTED_SQL = f"""rolled AS (
-    INSERT INTO {UsageRollup._meta.db_table} AS u (customer_id, hour, code, quantity, records)
-    SELECT customer_id, date_trunc('hour', time_from, 'UTC'), code, sum(quantity), count(*)
+#: (model, its time column, the PostgreSQL date_trunc field, the Python floor of a moment to it)
+ROLLUPS = (
+    (UsageRollup, "hour", "hour", hour_floor),
+    (UsageMinuteRollup, "minute", "minute", minute_floor),
+)
+
+
+def _rollup_cte(name: str, model, column: str, field: str) -> str:
+    return f"""{name} AS (
+    INSERT INTO {model._meta.db_table} AS u (customer_id, {column}, code, quantity, records)
+    SELECT customer_id, date_trunc('{field}', time_from, 'UTC'), code, sum(quantity), count(*)
     FROM inserted
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3  -- a fixed lock order, so concurrent batches cannot deadlock on the rollup rows
-    ON CONFLICT (customer_id, hour, code)
+    ON CONFLICT (customer_id, {column}, code)
     DO UPDATE SET quantity = u.quantity + EXCLUDED.quantity, records = u.records + EXCLUDED.records
 )"""
 
-#: {(customer_id, hour, code): [quantity, records]}
+
+#: PostgreSQL: statement fragments (CTEs) that add the rows of the CTE `inserted` (customer_id, code, quantity,
+#: time_from) to both rollups, for the record insert to run as one statement. Every insert has the same text,
+#: so the two upserts run in the same order in every transaction (hours, then minutes).
+ROLLUP_FROM_INSERTED_SQL = ",\n".join(
+    _rollup_cte(f"rolled_{column}", model, column, field) for model, column, field, _ in ROLLUPS
+)
+
+
+def rollup_from_records_sql() -> list[str]:
+    """PostgreSQL: the statements that fill both (empty) rollups from every stored record (bulk loads)."""
+    return [
+        f"INSERT INTO {model._meta.db_table} (customer_id, {column}, code, quantity, records) "
+        f"SELECT customer_id, date_trunc('{field}', time_from, 'UTC'), code, sum(quantity), count(*) "
+        f"FROM {DataRecord._meta.db_table} GROUP BY 1, 2, 3"
+        for model, column, field, _ in ROLLUPS
+    ]
+
+
+#: {(customer_id, hour or minute, code): [quantity, records]}
 Totals = dict[tuple[UUID, datetime, str], list]
 
 
-def rollup_totals(records: Iterable[tuple[UUID, str, Decimal, datetime]]) -> Totals:
-    """Return the rollup additions of (customer_id, code, quantity, time_from) records."""
-    totals: Totals = defaultdict(lambda: [Decimal(0), 0])
+def rollup_totals(records: Iterable[tuple[UUID, str, Decimal, datetime]]) -> list[Totals]:
+    """Return the additions of (customer_id, code, quantity, time_from) records to each rollup of `ROLLUPS`."""
+    out: list[Totals] = [defaultdict(lambda: [Decimal(0), 0]) for _ in ROLLUPS]
+    floors = [floor for *_, floor in ROLLUPS]
     for customer_id, code, quantity, time_from in records:
-        total = totals[(customer_id, hour_floor(time_from), code)]
-        total[0] += quantity
-        total[1] += 1
-    return totals
+        for totals, floor in zip(out, floors, strict=True):
+            total = totals[(customer_id, floor(time_from), code)]
+            total[0] += quantity
+            total[1] += 1
+    return out
 
 
-def rollup_add(cursor, totals: Totals) -> None:
-    """Add {(customer_id, hour, code): [quantity, records]} to the rollup (portable upsert)."""
-    if not totals:
-        return
-    table = connection.ops.quote_name(UsageRollup._meta.db_table)
-    meta = UsageRollup._meta
-    prep = [meta.get_field(n) for n in ("customer_id", "hour", "code", "quantity", "records")]
-    sql = (
-        f"INSERT INTO {table} AS u (customer_id, hour, code, quantity, records) VALUES (%s, %s, %s, %s, %s) "
-        "ON CONFLICT (customer_id, hour, code) "
-        "DO UPDATE SET quantity = u.quantity + excluded.quantity, records = u.records + excluded.records"
-    )
-    params = [
-        [f.get_db_prep_save(v, connection) for f, v in zip(prep, (*key, *total), strict=True)]
-        for key, total in sorted(totals.items(), key=lambda item: (str(item[0][0]), item[0][1], item[0][2]))
-    ]
-    cursor.executemany(sql, params)
+def rollup_add(cursor, additions: list[Totals]) -> None:
+    """Add `rollup_totals` output to the rollups (portable upsert)."""
+    for (model, column, _, _), totals in zip(ROLLUPS, additions, strict=True):
+        if not totals:
+            continue
+        table = connection.ops.quote_name(model._meta.db_table)
+        prep = [model._meta.get_field(n) for n in ("customer_id", column, "code", "quantity", "records")]
+        sql = (
+            f"INSERT INTO {table} AS u (customer_id, {column}, code, quantity, records) VALUES (%s, %s, %s, %s, %s) "
+            f"ON CONFLICT (customer_id, {column}, code) "
+            "DO UPDATE SET quantity = u.quantity + excluded.quantity, records = u.records + excluded.records"
+        )
+        params = [
+            [f.get_db_prep_save(v, connection) for f, v in zip(prep, (*key, *total), strict=True)]
+            for key, total in sorted(totals.items(), key=lambda item: (str(item[0][0]), item[0][1], item[0][2]))
+        ]
+        cursor.executemany(sql, params)

@@ -5,10 +5,14 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
+from django.apps import apps as django_apps
+from django.db import connection
 
-from records.models import DataRecord, UsageRollup
+from records.models import DataRecord, UsageMinuteRollup, UsageRollup
 from records.usage import usage_summary
 from tests.factories import CustomerFactory
 from tests.records.conftest import ingest, sms
@@ -112,6 +116,82 @@ def test_rollup_holds_one_row_per_customer_code_and_hour(customer):
         (datetime(2026, 3, 31, 14, tzinfo=UTC), "SMS"): (Decimal(23), 4),
         (datetime(2026, 3, 31, 15, tzinfo=UTC), "SMS"): (Decimal(8), 1),
     }
+
+
+def test_minute_rollup_holds_one_row_per_customer_code_and_minute(customer):
+    ingest(
+        [
+            sms(quantity=1, time_from="2026-03-31T14:00:00Z"),
+            sms(quantity=2, time_from="2026-03-31T14:00:59.999999Z"),
+            sms(quantity=4, time_from="2026-03-31T15:00:30+01:00"),  # 14:00:30 UTC
+            sms(quantity=8, time_from="2026-03-31T14:01:00Z"),
+            sms(code="MMS", quantity=16, time_from="2026-03-31T14:01:00Z"),
+        ]
+    )
+    ingest([sms(quantity=32, time_from="2026-03-31T14:00:10Z", transaction_id="t-1")])
+    ingest([sms(quantity=32, time_from="2026-03-31T14:00:10Z", transaction_id="t-1")])  # a retry: not counted
+
+    rows = {
+        (r.minute, r.code): (r.quantity, r.records) for r in UsageMinuteRollup.objects.filter(customer_id=customer.pk)
+    }
+    assert rows == {
+        (datetime(2026, 3, 31, 14, 0, tzinfo=UTC), "SMS"): (Decimal(39), 4),
+        (datetime(2026, 3, 31, 14, 1, tzinfo=UTC), "SMS"): (Decimal(8), 1),
+        (datetime(2026, 3, 31, 14, 1, tzinfo=UTC), "MMS"): (Decimal(16), 1),
+    }
+
+
+def minute_sums_of_records() -> dict:
+    sums: dict = {}
+    for customer_id, code, quantity, moment in DataRecord.objects.values_list(
+        "customer_id", "code", "quantity", "time_from"
+    ):
+        key = (customer_id, moment.replace(second=0, microsecond=0), code)
+        q, n = sums.get(key, (Decimal(0), 0))
+        sums[key] = (q + quantity, n + 1)
+    return sums
+
+
+def minute_rollup() -> dict:
+    return {(r.customer_id, r.minute, r.code): (r.quantity, r.records) for r in UsageMinuteRollup.objects.all()}
+
+
+def test_both_rollups_equal_the_records_summed_per_minute_and_hour_after_random_batches(db):
+    rng = random.Random(7)
+    customers = [CustomerFactory(external_id=f"EXT-M-{i}") for i in range(3)]
+    for _ in range(4):
+        ingest(
+            [
+                sms(
+                    customer_external_id=rng.choice(customers).external_id,
+                    code=rng.choice(["SMS", "MMS"]),
+                    quantity=str(Decimal(rng.randrange(1, 10**6)) / 1000),
+                    time_from=(T0 + timedelta(seconds=rng.randrange(3 * 3600))).isoformat(),
+                )
+                for _ in range(200)
+            ]
+        )
+    sums = minute_sums_of_records()
+    assert minute_rollup() == sums
+    hours: dict = {}
+    for (customer_id, minute, code), (quantity, count) in sums.items():
+        key = (customer_id, minute.replace(minute=0), code)
+        q, n = hours.get(key, (Decimal(0), 0))
+        hours[key] = (q + quantity, n + count)
+    assert {(r.customer_id, r.hour, r.code): (r.quantity, r.records) for r in UsageRollup.objects.all()} == hours
+
+
+def test_the_migration_fills_the_minute_rollup_from_the_records_already_stored(customer):
+    """Records stored before the per-minute rollup existed: migration 0004 sums them into it."""
+    ingest([sms(quantity=i, time_from=(T0 + timedelta(seconds=17 * i)).isoformat()) for i in range(1, 40)])
+    expected = minute_rollup()
+    assert expected == minute_sums_of_records()
+    UsageMinuteRollup.objects.all().delete()
+
+    backfill = import_module("records.migrations.0004_usageminuterollup").backfill
+    backfill(django_apps, SimpleNamespace(connection=connection))  # all it reads of the schema editor
+
+    assert minute_rollup() == expected
 
 
 @pytest.mark.parametrize(
