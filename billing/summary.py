@@ -3,8 +3,9 @@
 `billing_summary` is the one computation behind the preview endpoint and issued bills (issuing freezes its
 output). Per code the period is cut into the resolver's rate stretches; each stretch with records is one
 line priced on its own quantity and rounded once. Whole UTC hours come from the hourly usage rollup; only
-the partial hours (at the period's edges, and hours a stretch boundary cuts) are read from raw records, so a
-summary costs a constant number of queries whatever the number of records or hours.
+the partial hours (at the period's edges, and hours a stretch boundary cuts) are read from the per-minute rollup
+(their whole minutes) and from raw records (at most a minute at either end of a piece), so a summary costs a
+constant number of queries whatever the number of records or hours.
 
 Late usage: every record carries the customer's billing epoch at submission (how many bills the customer
 had then). A record of epoch k whose time lies in the period of one of the customer's bills was submitted
@@ -28,12 +29,12 @@ from django.db import connection
 
 from billing.models import Bill
 from billing.money import format_price, money_text, round_amount
-from billing.usage_sql import plan_sums
+from billing.usage_sql import HOURS, MINUTES, RECORDS, plan_sums
 from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
 from pricing.resolver import Stretch, rate_stretches
-from records.models import DataRecord, UsageRollup
-from records.querysets import hour_ceil, hour_floor
+from records.models import DataRecord, UsageMinuteRollup, UsageRollup
+from records.querysets import hour_ceil, hour_floor, minute_ceil, minute_floor
 
 _MICRO = Decimal("0.000001")
 _HOUR = timedelta(hours=1)
@@ -150,11 +151,12 @@ def _period_usage(
 ) -> dict[UUID, dict[str, list[Stretch]]]:
     """Add the usage of [start, end) per (customer, code, stretch index) to *usage*; return the stretches.
 
-    Each stretch (clipped to the period) is its whole UTC hours, summed from the rollup, plus the partial
-    hours at its ends (at the period's edges, or where a boundary falls inside an hour). In an hour that is
-    cut, only the smaller pieces are read from the records; the largest piece is the hour's rollup minus
-    them (exact decimals; one statement, so one snapshot). One query, whatever the number of customers,
-    codes, stretches and hours; each range of records is read once for all codes.
+    Each stretch (clipped to the period) is its whole UTC hours, summed from the hourly rollup, plus the
+    partial hours at its ends (at the period's edges, or where a boundary falls inside an hour). In an hour
+    that is cut, only the smaller pieces are read (their whole minutes from the per-minute rollup, the
+    seconds at their ends from the records); the largest piece is the hour's rollup minus them (exact
+    decimals; one statement, so one snapshot). One query, whatever the number of customers, codes,
+    stretches and hours; each range is read once for all codes.
     """
     codes_of: dict[UUID, set[str]] = defaultdict(set)
     for customer_id, code in _usage_pairs(customer_ids, hour_floor(start), hour_ceil(end)):
@@ -179,7 +181,7 @@ def _period_usage(
                 lo, hi = max(span.start, start), min(span.end, end)
                 first, last = hour_ceil(lo), hour_floor(hi)
                 if first < last:
-                    plan.add(True, customer_id, first, last, code, index, 1)
+                    plan.add(HOURS, customer_id, first, last, code, index, 1)
                 # Each part lies inside one hour (lo and hi may be in neighbouring hours with no whole one between).
                 parts = [(lo, first), (last, hi)] if first <= last else [(lo, hi)]
                 for a, b in parts:
@@ -195,14 +197,14 @@ def _period_usage(
                 largest = max(regions, key=lambda r: r[1] - r[0])
                 derived = largest[2] is not None and len(regions) > 1
                 if derived:
-                    plan.add(True, customer_id, hour, hour + _HOUR, code, largest[2], 1)
+                    plan.add(HOURS, customer_id, hour, hour + _HOUR, code, largest[2], 1)
                 for a, b, index in regions:
                     if derived and (a, b, index) == largest:
                         continue
                     if index is not None:
-                        plan.add(False, customer_id, a, b, code, index, 1)
+                        plan.add_piece(customer_id, a, b, code, index, 1)
                     if derived:
-                        plan.add(False, customer_id, a, b, code, largest[2], -1)
+                        plan.add_piece(customer_id, a, b, code, largest[2], -1)
     plan.apply(usage)
     return stretches
 
@@ -233,18 +235,31 @@ def _usage_pairs(customer_ids: list[UUID], first_hour: datetime, end_hour: datet
 
 
 class _Plan:
-    """Ranges to sum (rollup hours or raw records) and, per code, where each sum goes: usage[(customer, code,
-    stretch index)] += sign * sum. A range is read once for every code and target. The ranges are planned for
-    an owner customer and read for each of its members (the customers with the same stretches)."""
+    """Ranges to sum (hours of the hourly rollup, minutes of the per-minute rollup, or raw records) and, per
+    code, where each sum goes: usage[(customer, code, stretch index)] += sign * sum. A range is read once for
+    every code and target. The ranges are planned for an owner customer and read for each of its members (the
+    customers with the same stretches)."""
 
     def __init__(self) -> None:
-        self.ranges: dict[tuple, int] = {}  # (rollup, owner, from, to) -> segment index
-        self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (rollup, i, code) -> [(index, sign)]
+        self.ranges: dict[tuple, int] = {}  # (kind, owner, from, to) -> segment index
+        self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (kind, i, code) -> [(index, sign)]
         self.members: dict[UUID, list[UUID]] = defaultdict(list)  # owner -> the customers it plans for
 
-    def add(self, rollup: bool, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
-        i = self.ranges.setdefault((rollup, customer_id, lo, hi), len(self.ranges))
-        self.targets[(rollup, i, code)].append((index, sign))
+    def add(self, kind: int, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+        i = self.ranges.setdefault((kind, customer_id, lo, hi), len(self.ranges))
+        self.targets[(kind, i, code)].append((index, sign))
+
+    def add_piece(self, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+        """Add [lo, hi), a piece of one hour: its whole minutes from the per-minute rollup, the rest (less
+        than a minute at either end) from the records."""
+        first, last = minute_ceil(lo), minute_floor(hi)
+        parts = [(lo, hi)]
+        if first < last:
+            self.add(MINUTES, customer_id, first, last, code, index, sign)
+            parts = [(lo, first), (last, hi)]
+        for a, b in parts:
+            if a < b:
+                self.add(RECORDS, customer_id, a, b, code, index, sign)
 
     def apply(self, usage: dict) -> None:
         if connection.vendor == "postgresql" and sum(map(len, self.members.values())) > 1:
@@ -256,19 +271,18 @@ class _Plan:
                     total[0] += quantity
                     total[1] += count
             return
-        keys = list(self.ranges)
-        segments = {True: [], False: []}
+        segments = {RECORDS: [], HOURS: [], MINUTES: []}
         positions = {}
-        for key in keys:
-            rollup, owner, lo, hi = key
+        for key, i in self.ranges.items():
+            kind, owner, lo, hi = key
             for customer_id in self.members[owner]:
-                positions[(rollup, len(segments[rollup]))] = (self.ranges[key], customer_id)
-                segments[rollup].append((customer_id, None, lo, hi, None))
-        rows = _segment_sums(segments[False], rollup_segments=segments[True])
+                positions[(kind, len(segments[kind]))] = (i, customer_id)
+                segments[kind].append((customer_id, None, lo, hi, None))
+        rows = _segment_sums(segments[RECORDS], hour_segments=segments[HOURS], minute_segments=segments[MINUTES])
         with localcontext(prec=_PREC):
-            for rollup, j, code, quantity, count in rows:
-                i, customer_id = positions[(rollup, j)]
-                for index, sign in self.targets.get((rollup, i, code), ()):
+            for kind, j, code, quantity, count in rows:
+                i, customer_id = positions[(kind, j)]
+                for index, sign in self.targets.get((kind, i, code), ()):
                     total = usage[(customer_id, code, index)]
                     total[0] += sign * quantity
                     total[1] += sign * count
@@ -294,33 +308,37 @@ def _add_segment_usage(segments: list[tuple], usage: dict) -> None:
 
 
 def _segment_sums(
-    segments: list[tuple], *, rollup_segments: list[tuple] = ()
-) -> list[tuple[bool, int, str, Decimal, int]]:
-    """Return (from the rollup, segment index, code, quantity, records) per segment and code: one statement.
+    segments: list[tuple], *, hour_segments: list[tuple] = (), minute_segments: list[tuple] = ()
+) -> list[tuple[int, int, str, Decimal, int]]:
+    """Return (kind, segment index, code, quantity, records) per segment and code: one statement.
 
     A segment is (customer_id, code, from, to, epoch): the customer's records with time_from in [from, to),
     of that code (None: per code, every code) and of that billing epoch (None: any epoch). All segments of
-    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index).
-    *rollup_segments* (customer_id, None, from, to, None) are whole UTC hours summed from the hourly rollup.
+    one call have an epoch, or none has (so the planner can use the (customer, epoch, time) index); their
+    kind is RECORDS. *hour_segments* (kind HOURS) and *minute_segments* (kind MINUTES), each
+    (customer_id, None, from, to, None), are whole UTC hours summed from the hourly rollup and whole UTC
+    minutes summed from the per-minute rollup.
     """
-    kinds = [(False, segments), (True, list(rollup_segments))]
-    kinds = [(rollup, items) for rollup, items in kinds if items]
+    kinds = [(RECORDS, segments), (HOURS, list(hour_segments)), (MINUTES, list(minute_segments))]
+    kinds = [(kind, items) for kind, items in kinds if items]
     if not kinds:
         return []
     postgres = connection.vendor == "postgresql"
     selects, params = [], []
     buckets = None
-    for rollup, items in kinds:
-        model = UsageRollup if rollup else DataRecord
+    for kind, items in kinds:
+        model, moment, count = {
+            RECORDS: (DataRecord, "time_from", "count(*)"),
+            HOURS: (UsageRollup, "hour", "sum(r.records)"),
+            MINUTES: (UsageMinuteRollup, "minute", "sum(r.records)"),
+        }[kind]
         table = connection.ops.quote_name(model._meta.db_table)
-        moment, count = ("hour", "sum(r.records)") if rollup else ("time_from", "count(*)")
         condition = f"r.customer_id = s.c AND r.{moment} >= s.lo AND r.{moment} < s.hi"
         if items[0][1] is not None:
             condition += " AND r.code = s.k"
         if items[0][4] is not None:
             condition += " AND r.billing_epoch = s.e"
-        flag = "TRUE" if rollup else "FALSE"
-        if postgres and rollup:
+        if postgres and kind == HOURS:
             buckets = _HourBuckets(items)
             sql, bucket_params = buckets.select(table)
             selects.append(sql)
@@ -329,7 +347,7 @@ def _segment_sums(
             # LATERAL: one index range scan per segment (a plain join let the planner, which guesses the JSON's
             # row count, hash-join a sequential scan of every record).
             selects.append(
-                f"SELECT {flag}, s.i, a.code, a.q, a.n "
+                f"SELECT {kind}, s.i, a.code, a.q, a.n "
                 "FROM json_to_recordset(%s::json) AS s(i int, c uuid, k text, lo timestamptz, hi timestamptz, e int) "
                 f"CROSS JOIN LATERAL (SELECT r.code, sum(r.quantity) AS q, {count} AS n FROM {table} r "
                 f"WHERE {condition} GROUP BY r.code) AS a"
@@ -345,7 +363,7 @@ def _segment_sums(
             uuid_field, time_field = DataRecord._meta.get_field("customer_id"), DataRecord._meta.get_field("time_from")
             values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(items))
             selects.append(
-                f"SELECT {1 if rollup else 0}, s.i, r.code, sum(r.quantity), {count} "
+                f"SELECT {kind}, s.i, r.code, sum(r.quantity), {count} "
                 f"FROM (SELECT * FROM (WITH s(i, c, k, lo, hi, e) AS (VALUES {values}) SELECT * FROM s)) AS s "
                 f"JOIN {table} r ON {condition} GROUP BY s.i, r.code"
             )
@@ -360,10 +378,10 @@ def _segment_sums(
                 ]
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(selects), params)
-        rows = [(bool(kind), i, code, _decimal(q), int(n)) for kind, i, code, q, n in cursor.fetchall()]
+        rows = [(int(kind), i, code, _decimal(q), int(n)) for kind, i, code, q, n in cursor.fetchall()]
     if buckets is None:
         return rows
-    return [row for row in rows if not row[0]] + buckets.segment_sums([row for row in rows if row[0]])
+    return [row for row in rows if row[0] != HOURS] + buckets.segment_sums([row for row in rows if row[0] == HOURS])
 
 
 class _HourBuckets:
@@ -389,25 +407,25 @@ class _HourBuckets:
             base += len(moments)
 
     def select(self, table: str) -> tuple[str, list]:
-        """Return the SELECT of (TRUE, global bucket, code, quantity, records) and its parameters."""
+        """Return the SELECT of (HOURS, global bucket, code, quantity, records) and its parameters."""
         if len(self.cuts) == 1:
             # One customer (a summary): the shape of the usage summary's statement, whose plan it then gets.
             ((customer_id, moments),) = self.cuts.items()
             return (
-                "SELECT TRUE, width_bucket(r.hour, %s::timestamptz[]), r.code, sum(r.quantity), sum(r.records) "
+                f"SELECT {HOURS}, width_bucket(r.hour, %s::timestamptz[]), r.code, sum(r.quantity), sum(r.records) "
                 f"FROM {table} r WHERE r.customer_id = %s AND r.hour >= %s AND r.hour < %s GROUP BY 2, 3"
             ), [moments, customer_id, moments[0], moments[-1]]
         param = orjson.dumps([{"c": c, "b": self.base[c], "t": moments} for c, moments in self.cuts.items()])
         return (
-            "SELECT TRUE, s.b + a.k, a.code, a.q, a.n "
+            f"SELECT {HOURS}, s.b + a.k, a.code, a.q, a.n "
             "FROM json_to_recordset(%s::json) AS s(c uuid, b int, t timestamptz[]) "
             "CROSS JOIN LATERAL (SELECT width_bucket(r.hour, s.t) AS k, r.code, sum(r.quantity) AS q, "
             f"sum(r.records) AS n FROM {table} r WHERE r.customer_id = s.c AND r.hour >= s.t[1] "
             "AND r.hour < s.t[cardinality(s.t)] GROUP BY 1, 2) AS a"
         ), [param.decode()]
 
-    def segment_sums(self, rows: list[tuple]) -> list[tuple[bool, int, str, Decimal, int]]:
-        """Return (True, segment index, code, quantity, records) per segment and code from the buckets' rows."""
+    def segment_sums(self, rows: list[tuple]) -> list[tuple[int, int, str, Decimal, int]]:
+        """Return (HOURS, segment index, code, quantity, records) per segment and code from the buckets' rows."""
         found: dict[int, list[tuple[str, Decimal, int]]] = defaultdict(list)
         for _, k, code, quantity, count in rows:
             found[k].append((code, quantity, count))
@@ -421,7 +439,7 @@ class _HourBuckets:
                         total = sums.setdefault(code, [Decimal(0), 0])
                         total[0] += quantity
                         total[1] += count
-                out.extend((True, i, code, quantity, count) for code, (quantity, count) in sums.items())
+                out.extend((HOURS, i, code, quantity, count) for code, (quantity, count) in sums.items())
         return out
 
 

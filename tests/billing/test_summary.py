@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from uuid import uuid4
 
 import pytest
 from django.db import connection
+from django.db.models import F
 
 from billing.representation import summary_representation
-from billing.summary import billing_summaries, billing_summary
+from billing.summary import _Plan, billing_summaries, billing_summary
+from billing.usage_sql import MINUTES, RECORDS
 from groups.models import Membership
 from pricing.models import Rate
+from records.models import UsageMinuteRollup, UsageRollup
 from tests.billing.conftest import at, submit
 from tests.factories import CustomerFactory, GroupFactory
 from tests.pricing.factories import GRADUATED_TIERS, PriceListFactory, RateFactory
@@ -311,6 +315,78 @@ def test_a_cut_hour_adds_up_whichever_side_is_larger(customer):
         ("1.000000", "1.00"),
         ("6.000000", "60.00"),
         ("8.000000", "800.00"),
+    ]
+
+
+def test_a_boundary_inside_a_minute_is_priced_to_the_second(customer):
+    price_list = PriceListFactory(currency="EUR")
+    RateFactory(price_list=price_list, unit_price=Decimal("1"))
+    RateFactory(price_list=price_list, unit_price=Decimal("10"), valid_from=at("2026-03-05T10:30:30"))
+    submit(
+        customer,
+        [
+            ("SMS", 1, at("2026-03-05T10:00")),
+            ("SMS", 2, at("2026-03-05T10:29:59")),
+            ("SMS", 4, at("2026-03-05T10:30")),
+            ("SMS", 8, at("2026-03-05T10:30:29.999999")),
+            ("SMS", 16, at("2026-03-05T10:30:30")),
+            ("SMS", 32, at("2026-03-05T10:30:59")),
+            ("SMS", 64, at("2026-03-05T10:31")),
+            ("SMS", 128, at("2026-03-05T10:59:59")),
+        ],
+    )
+    lines = summary(customer)["lines"]
+    assert [(ln["quantity"], ln["records"], ln["amount"]) for ln in lines] == [
+        ("15.000000", 4, "15.00"),
+        ("240.000000", 4, "2400.00"),
+    ]
+
+
+def test_a_cut_hour_reads_its_whole_minutes_from_the_minute_rollup_and_the_cut_minute_from_records(customer):
+    """Where each piece of a cut hour is read from, shown by adding usage to the rollups behind the summary's
+    back (to a minute and to its hour, as a record of that minute would): added to a whole minute of the
+    smaller piece, it shows in that piece; added to the minute the boundary cuts, whose records are read, it
+    shows only in the larger piece, which is the hour's rollup minus the smaller piece."""
+    price_list = PriceListFactory(currency="EUR")
+    RateFactory(price_list=price_list, unit_price=Decimal("1"))
+    RateFactory(price_list=price_list, unit_price=Decimal("10"), valid_from=at("2026-03-05T10:45:30"))
+    submit(customer, [("SMS", 1, at("2026-03-05T10:00") + timedelta(seconds=20 * i)) for i in range(180)])
+    assert [(ln["quantity"], ln["records"]) for ln in summary(customer)["lines"]] == [
+        ("137.000000", 137),
+        ("43.000000", 43),
+    ]
+
+    def add_behind_the_back(minute: str) -> list:
+        more = {"quantity": F("quantity") + 1000, "records": F("records") + 1000}
+        UsageMinuteRollup.objects.filter(customer_id=customer.pk, minute=at(minute)).update(**more)
+        UsageRollup.objects.filter(customer_id=customer.pk, hour=at("2026-03-05T10:00")).update(**more)
+        return [(ln["quantity"], ln["records"]) for ln in summary(customer)["lines"]]
+
+    assert add_behind_the_back("2026-03-05T10:45") == [("1137.000000", 1137), ("43.000000", 43)]
+    assert add_behind_the_back("2026-03-05T10:50") == [("1137.000000", 1137), ("1043.000000", 1043)]
+
+
+def test_a_piece_of_an_hour_is_its_whole_minutes_and_less_than_a_minute_of_records_at_either_end():
+    plan, owner = _Plan(), uuid4()
+    plan.add_piece(owner, at("2026-03-05T10:17:23"), at("2026-03-05T10:42:10"), "SMS", 0, 1)
+    plan.add_piece(owner, at("2026-03-05T11:05"), at("2026-03-05T11:20"), "SMS", 1, 1)
+    plan.add_piece(owner, at("2026-03-05T12:05:10"), at("2026-03-05T12:05:50"), "SMS", 2, -1)
+    plan.add_piece(owner, at("2026-03-05T13:05:10"), at("2026-03-05T13:06:50"), "SMS", 3, 1)
+    assert sorted((kind, lo, hi) for kind, _, lo, hi in plan.ranges) == [
+        (RECORDS, at("2026-03-05T10:17:23"), at("2026-03-05T10:18")),
+        (RECORDS, at("2026-03-05T10:42"), at("2026-03-05T10:42:10")),
+        (RECORDS, at("2026-03-05T12:05:10"), at("2026-03-05T12:05:50")),
+        (RECORDS, at("2026-03-05T13:05:10"), at("2026-03-05T13:06:50")),  # no whole minute: one range
+        (MINUTES, at("2026-03-05T10:18"), at("2026-03-05T10:42")),
+        (MINUTES, at("2026-03-05T11:05"), at("2026-03-05T11:20")),
+    ]
+    assert sorted(target for (_, _, code), targets in plan.targets.items() for target in targets) == [
+        (0, 1),
+        (0, 1),
+        (0, 1),
+        (1, 1),
+        (2, -1),
+        (3, 1),
     ]
 
 

@@ -1,6 +1,7 @@
-"""Property: the billing summary (rollup for whole hours, raw records for cut hours) equals, to the cent, a naive
-reference that prices record by record: random memberships, rates of all four models with tiers, and records
-on both sides of boundaries that fall inside hours. Runs on SQLite and on PostgreSQL."""
+"""Property: the billing summary (hourly rollup for whole hours; for cut hours, the per-minute rollup for whole
+minutes and raw records for the seconds around a boundary) equals, to the cent, a naive reference that prices
+record by record: random memberships, rates of all four models with tiers, and records on both sides of
+boundaries that fall inside hours, on a minute or inside one. Runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -30,7 +31,13 @@ BASE = at("2026-03-01T00:00")
 HOURS = 30
 CODES = ("A", "B", "C")  # nothing ever prices C
 
-minutes = st.integers(min_value=-90, max_value=HOURS * 60 + 90)
+#: Moments in seconds from BASE: on the hour, on a minute, or inside a minute (a boundary there is read
+#: from the per-minute rollup and from the records around it).
+seconds = st.builds(
+    lambda minute, second: minute * 60 + second,
+    st.integers(min_value=-90, max_value=HOURS * 60 + 90),
+    st.sampled_from([0, 0, 0, 1, 30, 59]),
+)
 quantities = st.decimals(min_value=0, max_value=2000, places=6, allow_nan=False, allow_infinity=False)
 prices = st.decimals(min_value=0, max_value=3, places=4, allow_nan=False, allow_infinity=False)
 
@@ -57,12 +64,12 @@ def terms(draw):
 
 @st.composite
 def scenarios(draw):
-    start = draw(st.integers(min_value=0, max_value=120))
-    length = draw(st.integers(min_value=1, max_value=HOURS * 60 - 130))
-    moments = draw(st.lists(minutes, min_size=0, max_size=6, unique=True))  # membership and rate boundaries
+    start = draw(st.integers(min_value=0, max_value=120)) * 60 + draw(st.sampled_from([0, 0, 0, 1, 30, 59]))
+    length = draw(st.integers(min_value=1, max_value=HOURS * 60 - 130)) * 60 + draw(st.sampled_from([0, 0, 29]))
+    moments = draw(st.lists(seconds, min_size=0, max_size=6, unique=True))  # membership and rate boundaries
     memberships = []
     for group in (0, 1):
-        points = sorted(draw(st.sets(st.sampled_from(moments) if moments else minutes, max_size=4)))
+        points = sorted(draw(st.sets(st.sampled_from(moments) if moments else seconds, max_size=4)))
         for joined, left in zip(points[::2], points[1::2], strict=False):
             memberships.append((group, joined, left))
         if len(points) % 2:
@@ -73,18 +80,18 @@ def scenarios(draw):
             continue
         rates = []
         for code in ("A", "B"):
-            froms = draw(st.sets(st.sampled_from(moments) if moments else minutes, max_size=2))
+            froms = draw(st.sets(st.sampled_from(moments) if moments else seconds, max_size=2))
             if scope == "default" or draw(st.booleans()):
-                froms.add(-10_000)  # a rate valid long before the period
+                froms.add(-600_000)  # a rate valid long before the period
             rates += [(code, valid_from, draw(terms())) for valid_from in sorted(froms)]
         lists.append((scope, currency, rates))
     records = []
     for _ in range(draw(st.integers(min_value=1, max_value=24))):
         near = draw(st.sampled_from([*moments, start, start + length, None]))
         if near is None:
-            moment = timedelta(minutes=draw(minutes), seconds=draw(st.integers(0, 59)))
-        else:  # just before, at, or just after a boundary (inside an hour unless it is on the hour)
-            moment = timedelta(minutes=near, seconds=draw(st.sampled_from([-1, 0, 0, 1, 59])))
+            moment = timedelta(seconds=draw(seconds) + draw(st.integers(0, 59)))
+        else:  # just before, at, or just after a boundary, or a minute away (in the per-minute rollup's reach)
+            moment = timedelta(seconds=near + draw(st.sampled_from([-61, -1, 0, 0, 1, 59, 61])))
         records.append((draw(st.sampled_from(CODES)), draw(quantities), BASE + moment))
     return start, length, memberships, lists, records
 
@@ -118,11 +125,11 @@ def reference(customer, start, end) -> tuple[list, dict, dict]:
 
 
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 )
 @given(scenario=scenarios())
 def test_summary_equals_a_record_by_record_reference(db, scenario):
-    start_minute, length, memberships, lists, records = scenario
+    start_second, length, memberships, lists, records = scenario
     with transaction.atomic():
         customer = CustomerFactory()
         groups = [GroupFactory(), GroupFactory()]
@@ -130,20 +137,20 @@ def test_summary_equals_a_record_by_record_reference(db, scenario):
             Membership.objects.create(
                 customer=customer,
                 group=groups[group],
-                joined_at=BASE + timedelta(minutes=joined),
-                left_at=None if left is None else BASE + timedelta(minutes=left),
+                joined_at=BASE + timedelta(seconds=joined),
+                left_at=None if left is None else BASE + timedelta(seconds=left),
             )
         for priority, (scope, currency, rates) in enumerate(lists):
             owner = {"group0": {"group": groups[0]}, "group1": {"group": groups[1]}, "customer": {"customer": customer}}
             price_list = PriceListFactory(currency=currency, priority=priority, **owner.get(scope, {}))
             for code, valid_from, rate_terms in rates:
                 RateFactory(
-                    price_list=price_list, code=code, valid_from=BASE + timedelta(minutes=valid_from), **rate_terms
+                    price_list=price_list, code=code, valid_from=BASE + timedelta(seconds=valid_from), **rate_terms
                 )
         if records:
             submit(customer, records)
-        start = BASE + timedelta(minutes=start_minute)
-        end = start + timedelta(minutes=length)
+        start = BASE + timedelta(seconds=start_second)
+        end = start + timedelta(seconds=length)
 
         summary = billing_summary(customer=customer, start=start, end=end)
         lines, unpriced, totals = reference(customer, start, end)
