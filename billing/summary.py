@@ -34,7 +34,8 @@ from customers.models import CUSTOMER_FIELDS, Customer
 from pricing.amounts import price
 from pricing.resolver import Stretch, rate_stretches
 from records.models import DataRecord, UsageMinuteRollup, UsageRollup
-from records.querysets import hour_ceil, hour_floor, minute_ceil, minute_floor
+from records.querysets import hour_ceil, hour_floor
+from records.usage import usage_ranges
 
 _MICRO = Decimal("0.000001")
 _HOUR = timedelta(hours=1)
@@ -252,14 +253,10 @@ class _Plan:
     def add_piece(self, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
         """Add [lo, hi), a piece of one hour: its whole minutes from the per-minute rollup, the rest (less
         than a minute at either end) from the records."""
-        first, last = minute_ceil(lo), minute_floor(hi)
-        parts = [(lo, hi)]
-        if first < last:
-            self.add(MINUTES, customer_id, first, last, code, index, sign)
-            parts = [(lo, first), (last, hi)]
-        for a, b in parts:
-            if a < b:
-                self.add(RECORDS, customer_id, a, b, code, index, sign)
+        _, minutes, rest = usage_ranges(lo, hi)  # no whole hour: the piece lies inside one
+        for kind, ranges in ((MINUTES, minutes), (RECORDS, rest)):
+            for a, b in ranges:
+                self.add(kind, customer_id, a, b, code, index, sign)
 
     def apply(self, usage: dict) -> None:
         if connection.vendor == "postgresql" and sum(map(len, self.members.values())) > 1:

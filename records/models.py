@@ -146,6 +146,8 @@ class UsageMinuteRollup(models.Model):
     quantity = models.DecimalField(max_digits=38, decimal_places=6, help_text="Sum of the minute's quantities.")
     records = models.BigIntegerField(help_text="Number of records in the minute.")
 
+    objects = UsageRollupQuerySet.as_manager()
+
     class Meta:
         verbose_name = "usage rollup by minute"
         verbose_name_plural = "usage rollups by minute"

@@ -1,4 +1,4 @@
-"""Reusable reads on data records and the hourly rollup."""
+"""Reusable reads on data records and the usage rollups."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ class DataRecordQuerySet(models.QuerySet):
 
 
 class UsageRollupQuerySet(models.QuerySet):
-    """Hourly rollup reads."""
+    """Usage rollup reads (hourly and per minute)."""
 
     def usage_by_code(self) -> dict[str, tuple[Decimal, int]]:
         """Return {code: (quantity sum, record count)} of these rollup rows."""

@@ -66,11 +66,13 @@ def test_usage_counts_by_time_from_not_time_to(api, customer):
 
 
 def test_usage_summary_equals_the_plain_sum_for_arbitrary_boundaries(customer):
-    """The rollup answers whole hours and the records the partial edges; any split must add up exactly."""
+    """The hourly rollup answers whole hours, the per-minute rollup the whole minutes of the partial hours and
+    the records the seconds at the very edges; any split must add up exactly."""
     rng = random.Random(20260331)
     moments = [T0 + timedelta(seconds=rng.randrange(3 * 24 * 3600)) for _ in range(400)]
     # Records exactly on hour boundaries and one microsecond either side are where off-by-one errors live.
     moments += [T0 + timedelta(hours=h, microseconds=d) for h in range(0, 72, 5) for d in (-1, 0, 1)]
+    moments += [T0 + timedelta(minutes=m, microseconds=d) for m in range(7, 72 * 60, 311) for d in (-1, 0, 1)]
     ingest(
         [
             sms(
@@ -82,6 +84,7 @@ def test_usage_summary_equals_the_plain_sum_for_arbitrary_boundaries(customer):
         ]
     )
     boundaries = [T0 + timedelta(hours=h, microseconds=d) for h in range(0, 73, 7) for d in (-1, 0, 1)]
+    boundaries += [T0 + timedelta(minutes=m, microseconds=d) for m in range(7, 72 * 60, 622) for d in (-1, 0, 1)]
     boundaries += [T0 + timedelta(seconds=rng.randrange(3 * 24 * 3600)) for _ in range(15)]
     boundaries.sort()
 
