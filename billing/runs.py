@@ -2,14 +2,20 @@
 
 Customers are walked in id order in batches; each batch is one transaction (`bills_issue`), so a run costs a
 few queries per batch rather than per customer, and memory stays flat whatever the number of customers.
-A run that is interrupted (killed, the database restarting) loses at most the batch in flight, which rolls
-back whole (bills, lines, epochs and the number counter together); running it again skips the customers
-already billed for the period, so every customer ends up billed exactly once and the numbers stay gap-free.
+With *workers* > 1 (PostgreSQL), that many batches are issued at once, each on its own thread and database
+connection: a batch's summaries (most of its work) run side by side with the others', and only taking the
+numbers and writing the bills wait for each other (the number counter's row lock, held from the numbers'
+taking to the commit), so the numbers stay gap-free. A run that is interrupted (killed, the database
+restarting) loses at most the batches in flight, each of which rolls back whole (bills, lines, epochs and
+the number counter together); running it again skips the customers already billed for the period, so every
+customer ends up billed exactly once and the numbers stay gap-free.
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -21,7 +27,7 @@ from uuid import UUID
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, reset_queries
 
 from billing.periods import period_validate
-from billing.services import bills_issue
+from billing.services import IssueOutcome, bills_issue
 from customers.models import Customer
 from records.models import UsageRollup
 from records.querysets import hour_ceil, hour_floor
@@ -63,34 +69,115 @@ def bill_run(
     dry_run: bool = False,
     batch_size: int = BATCH_SIZE,
     on_batch: Callable[[int], None] | None = None,
+    workers: int = 1,
 ) -> RunReport:
     """Issue the bills of [*start*, *end*) for every customer (or those of *customer_ids*) with usage in it.
 
-    *on_batch(n)* is called after each batch with the number of customers it covered (progress).
+    *on_batch(n)* is called after each batch with the number of customers it covered (progress). *workers*
+    batches are issued at once, each on its own connection; inside a transaction the run stays on this
+    thread's connection (another could not see what the transaction wrote).
     """
     period_validate(start=start, end=end, must_have_ended=True)
     report = RunReport()
-    for batch in _batches(customer_ids, batch_size):
+
+    def issue(batch: list[tuple[UUID, int]]) -> tuple[int, int, IssueOutcome]:
         candidates = _retrying(_with_possible_usage, batch, start, end)
         outcome = _retrying(bills_issue, customer_ids=candidates, start=start, end=end, dry_run=dry_run)
-        report.customers += len(batch)
-        report.without_usage += len(batch) - len(candidates) + len(outcome.empty)
-        report.already_billed += len(outcome.already_billed)
-        report.failed += outcome.failed
-        issued = outcome.previews if dry_run else outcome.issued
-        report.issued += len(issued)
-        for item in issued:
-            for total in item.totals:
-                currency, amount = (total.currency, total.amount) if dry_run else (total["currency"], total["amount"])
-                report.totals[currency] += Decimal(amount)
-        if not dry_run and outcome.issued:
-            numbers = sorted(bill.number for bill in outcome.issued)
-            first = report.numbers[0] if report.numbers else numbers[0]
-            report.numbers = (first, numbers[-1])
-        if on_batch is not None:
-            on_batch(len(batch))
         reset_queries()  # with DEBUG on, Django keeps every query's SQL: memory would grow with the run
+        return len(batch), len(candidates), outcome
+
+    def add(result: tuple[int, int, IssueOutcome]) -> None:
+        _add(report, *result, dry_run=dry_run)
+        if on_batch is not None:
+            on_batch(result[0])
+
+    batches = _batches(customer_ids, batch_size)
+    if workers <= 1 or connection.in_atomic_block:
+        for batch in batches:
+            add(issue(batch))
+    else:
+        _issue_side_by_side(batches, issue, add, workers)
     return report
+
+
+def _add(report: RunReport, customers: int, candidates: int, outcome: IssueOutcome, *, dry_run: bool) -> None:
+    """Add one batch's outcome to *report*."""
+    report.customers += customers
+    report.without_usage += customers - candidates + len(outcome.empty)
+    report.already_billed += len(outcome.already_billed)
+    report.failed += outcome.failed
+    issued = outcome.previews if dry_run else outcome.issued
+    report.issued += len(issued)
+    for item in issued:
+        for total in item.totals:
+            currency, amount = (total.currency, total.amount) if dry_run else (total["currency"], total["amount"])
+            report.totals[currency] += Decimal(amount)
+    if not dry_run and outcome.issued:
+        numbers = [bill.number for bill in outcome.issued]
+        if report.numbers:
+            numbers += report.numbers
+        report.numbers = (min(numbers, key=_number_order), max(numbers, key=_number_order))
+
+
+def _number_order(number: str) -> tuple[int, int]:
+    """Sort key of a bill number "YYYY-NNNNNN": year, then sequence (the sequence may outgrow six digits)."""
+    year, _, sequence = number.partition("-")
+    return int(year), int(sequence)
+
+
+def _issue_side_by_side(batches, issue: Callable, add: Callable, workers: int) -> None:
+    """Run issue(batch) for every batch on *workers* threads (each its own connection), at most one batch
+    per thread at a time, and add(result) each result on this thread as it comes in.
+
+    The first failure stops the feeding: the batches in flight finish (each commits or rolls back whole),
+    then the error is raised here. So does an interruption of this thread (Ctrl-C).
+    """
+    todo: queue.Queue = queue.Queue()
+    done: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        try:
+            while (batch := todo.get()) is not None:
+                try:
+                    done.put((True, issue(batch)))
+                except BaseException as error:  # handed to the feeding thread, which raises it
+                    done.put((False, error))
+        finally:
+            connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=work, name=f"bill-run-{i + 1}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    in_flight = 0
+    failure: BaseException | None = None
+    try:
+        for batch in batches:
+            if in_flight == workers:
+                failure = _take(done, add)
+                in_flight -= 1
+                if failure is not None:
+                    break
+            todo.put(batch)
+            in_flight += 1
+        while in_flight:
+            failure = _take(done, add) or failure
+            in_flight -= 1
+    finally:
+        for _ in threads:
+            todo.put(None)
+        for thread in threads:
+            thread.join()
+    if failure is not None:
+        raise failure
+
+
+def _take(done: queue.Queue, add: Callable) -> BaseException | None:
+    """Wait for the next batch's result and add it; return the batch's error instead, if it failed."""
+    ok, result = done.get()
+    if not ok:
+        return result
+    add(result)
+    return None
 
 
 def _batches(customer_ids: list[UUID] | None, size: int):

@@ -5,13 +5,17 @@ from __future__ import annotations
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from billing.periods import parse_period, period_validate
 from billing.runs import BATCH_SIZE, bill_run
 from billingengine.errors import DomainError
 from billingengine.progress import progress_bar
 from customers.models import Customer
+
+#: Batches issued at once on PostgreSQL: a batch's Python and its PostgreSQL backend take turns, so one
+#: batch keeps about one core busy; two keep both cores of a 2-core machine busy.
+DEFAULT_WORKERS = 2
 
 
 class Command(BaseCommand):
@@ -29,6 +33,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size", type=int, default=BATCH_SIZE, help=f"Customers per transaction (default {BATCH_SIZE})."
         )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            help=f"Batches issued at once, each on its own database connection (default {DEFAULT_WORKERS} on "
+            "PostgreSQL; 1 on SQLite, which takes one writer at a time).",
+        )
 
     def handle(self, *args, **options):
         try:
@@ -37,6 +48,13 @@ class Command(BaseCommand):
             raise CommandError(error.detail) from error
         if not 1 <= options["batch_size"] <= 10_000:
             raise CommandError("--batch-size must be from 1 to 10,000.")
+        postgres = connection.vendor == "postgresql"
+        if options["workers"] is None:
+            options["workers"] = DEFAULT_WORKERS if postgres else 1
+        if not 1 <= options["workers"] <= 16:
+            raise CommandError("--workers must be from 1 to 16.")
+        if options["workers"] > 1 and not postgres:
+            raise CommandError("--workers above 1 needs PostgreSQL: SQLite takes one writer at a time.")
         try:
             report, seconds = self._run(start, end, options)
         except DomainError as error:
@@ -82,6 +100,7 @@ class Command(BaseCommand):
                 dry_run=options["dry_run"],
                 batch_size=options["batch_size"],
                 on_batch=bar.update,
+                workers=options["workers"],
             )
         return report, time.monotonic() - began
 
