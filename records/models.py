@@ -111,19 +111,28 @@ class DataRecord(models.Model):
         return f"{self.code} {self.quantity} for {who} at {self.time_from:%Y-%m-%d %H:%M:%S}"
 
 
-class UsageRollup(models.Model):
-    """Usage of one customer and code in one UTC hour, kept in step with every record insert."""
+class _UsageRollupBase(models.Model):
+    """Usage of one customer and code in one UTC period (an hour, a minute), kept in step with every record
+    insert (`records.rollup`). The key (customer, start of the period, code) is also the summaries' index
+    (customer = X and time in a range: one range scan) and the upserts' conflict target; no surrogate id, so
+    a new row costs one index entry, not two."""
 
-    # The key is also the summary's index (customer = X and hour in a range: one range scan) and the upsert's
-    # conflict target; no surrogate id, so a new hour costs one index entry, not two.
-    pk = models.CompositePrimaryKey("customer_id", "hour", "code")
     customer_id = models.UUIDField(verbose_name="customer ID")
-    hour = models.DateTimeField(help_text="Start of the UTC hour.")
     code = models.CharField(max_length=64)
-    quantity = models.DecimalField(max_digits=38, decimal_places=6, help_text="Sum of the hour's quantities.")
-    records = models.BigIntegerField(help_text="Number of records in the hour.")
+    quantity = models.DecimalField(max_digits=38, decimal_places=6, help_text="Sum of the records' quantities.")
+    records = models.BigIntegerField(help_text="Number of records.")
 
     objects = UsageRollupQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class UsageRollup(_UsageRollupBase):
+    """Usage of one customer and code in one UTC hour: usage summaries and the billing summary's whole hours."""
+
+    pk = models.CompositePrimaryKey("customer_id", "hour", "code")
+    hour = models.DateTimeField(help_text="Start of the UTC hour.")
 
     class Meta:
         verbose_name = "usage rollup"
@@ -132,21 +141,13 @@ class UsageRollup(models.Model):
         return f"{self.customer_id} {self.code} {self.hour:%Y-%m-%d %H}:00 {self.quantity}"
 
 
-class UsageMinuteRollup(models.Model):
-    """Usage of one customer and code in one UTC minute, kept in step with every record insert.
-
-    The billing summary reads it for the pieces of an hour that a rate or membership boundary cuts: a piece
-    is its whole minutes from here plus the records of at most a minute at either end, instead of every
-    record of the piece."""
+class UsageMinuteRollup(_UsageRollupBase):
+    """Usage of one customer and code in one UTC minute: the whole minutes of the partial hours a summary
+    reads (at a period's edges, and where a rate or membership boundary cuts an hour), so that only the
+    seconds around a boundary are read from the records."""
 
     pk = models.CompositePrimaryKey("customer_id", "minute", "code")
-    customer_id = models.UUIDField(verbose_name="customer ID")
     minute = models.DateTimeField(help_text="Start of the UTC minute.")
-    code = models.CharField(max_length=64)
-    quantity = models.DecimalField(max_digits=38, decimal_places=6, help_text="Sum of the minute's quantities.")
-    records = models.BigIntegerField(help_text="Number of records in the minute.")
-
-    objects = UsageRollupQuerySet.as_manager()
 
     class Meta:
         verbose_name = "usage rollup by minute"

@@ -60,9 +60,9 @@ class Migration(migrations.Migration):
                 ("code", models.CharField(max_length=64)),
                 (
                     "quantity",
-                    models.DecimalField(decimal_places=6, help_text="Sum of the minute's quantities.", max_digits=38),
+                    models.DecimalField(decimal_places=6, help_text="Sum of the records' quantities.", max_digits=38),
                 ),
-                ("records", models.BigIntegerField(help_text="Number of records in the minute.")),
+                ("records", models.BigIntegerField(help_text="Number of records.")),
             ],
             options={
                 "verbose_name": "usage rollup by minute",
@@ -70,4 +70,15 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
+        # Both rollups now share their fields (an abstract base) and these help texts; no change in the database.
+        migrations.AlterField(
+            model_name="usagerollup",
+            name="quantity",
+            field=models.DecimalField(decimal_places=6, help_text="Sum of the records' quantities.", max_digits=38),
+        ),
+        migrations.AlterField(
+            model_name="usagerollup",
+            name="records",
+            field=models.BigIntegerField(help_text="Number of records."),
+        ),
     ]
