@@ -2,7 +2,8 @@
 rate stretches per code, cut inside hours): customers billed per second (goal >= 1,000/s on PostgreSQL) and the
 run's peak memory at two sizes (flat memory: the peak does not grow with the number of customers).
 
-    .venv/bin/python bench/issue_bills.py [--customers 100000] [--records 10000000] [--batch-size 500] [--reuse]
+    .venv/bin/python bench/issue_bills.py [--customers 100000] [--records 10000000] [--batch-size 500]
+                                          [--workers N] [--reuse]
 
 BENCH_DATABASE_URL defaults to postgres://postgres@127.0.0.1:5432/be_billing_bench_run (recreated). With
 --reuse, a database already seeded with as many customers is kept (seeding 10M records takes a while) and its
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--workers", type=int, help="issue_bills --workers (default: the command's, 2 on PostgreSQL)")
     parser.add_argument("--reuse", action="store_true", help="keep a database already seeded with --customers")
     args = parser.parse_args()
 
@@ -110,15 +112,17 @@ def main() -> None:
     small = list(Customer.objects.order_by("pk").values_list("external_id", flat=True)[:1])
     line, seconds, peak_one = run("--customer", small[0], "--batch-size", str(args.batch_size))
     print(f"one customer: {seconds:.1f} s, peak {peak_one} MiB (start-up cost)")
-    line, seconds, peak = run("--batch-size", str(args.batch_size))
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    line, seconds, peak = run("--batch-size", str(args.batch_size), *workers)
     rate = re.search(r"\(([\d,]+)/s\)", line)
     print(line)
     print(
         f"issue_bills: {args.customers:,} customers, {args.records:,} records: {seconds:.1f} s wall "
         f"(including start-up), {rate.group(1) if rate else '?'} customers/s inside the run (goal >= 1,000/s); "
-        f"peak RSS {peak} MiB vs {peak_one} MiB for one customer (flat memory: batches of {args.batch_size})"
+        f"peak RSS {peak} MiB vs {peak_one} MiB for one customer (flat memory: batches of {args.batch_size}); "
+        f"workers: {args.workers or 'the default'}"
     )
-    line, seconds, _ = run("--batch-size", str(args.batch_size))
+    line, seconds, _ = run("--batch-size", str(args.batch_size), *workers)
     print(f"re-run (everyone already billed): {seconds:.1f} s: {line}")
 
 

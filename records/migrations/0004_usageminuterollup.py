@@ -1,7 +1,8 @@
 """The per-minute usage rollup, filled from the records already stored.
 
 On PostgreSQL the backfill is one INSERT ... SELECT ... GROUP BY over the records (on a large table it reads
-every record once: about a minute per 10 million records here). Elsewhere (SQLite, a development database)
+every record once: 10 to 30 s per 10 million records on the 2-core development machine, the longer when
+usage is sparse and nearly every record makes a minute row of its own). Elsewhere (SQLite, a development database)
 the records are read in order and summed in Python, a minute at a time.
 """
 
