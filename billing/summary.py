@@ -159,26 +159,25 @@ def _period_usage(
     decimals; one statement, so one snapshot). One query, whatever the number of customers, codes,
     stretches and hours; each range is read once for all codes.
     """
-    codes_of: dict[UUID, set[str]] = defaultdict(set)
-    for customer_id, code in _usage_pairs(customer_ids, hour_floor(start), hour_ceil(end)):
-        codes_of[customer_id].add(code)
-    if not codes_of:
-        return {}
-    all_codes = sorted(set().union(*codes_of.values()))
-    stretches = rate_stretches(customer_ids=list(codes_of), start=start, end=end, codes=all_codes)
+    # Every code a list of the customer prices in the period; a code none prices (found in the sums) gets one
+    # unpriced stretch over the period, planned once for all such codes (code None in the plan).
+    stretches = rate_stretches(customer_ids=customer_ids, start=start, end=end)
+    anything_else = [Stretch(code="", start=start, end=end, rate=None, price_list=None)]
     plan = _Plan()
     # The plan depends only on the stretches' boundaries: customers with the same ones (most of a bill run's
     # batch) share the plan of the first of them, which stands for them all.
     owners: dict[tuple, UUID] = {}
-    for customer_id, codes in codes_of.items():
-        shape = tuple((code, *((s.start, s.end) for s in stretches[customer_id][code])) for code in sorted(codes))
+    for customer_id in customer_ids:
+        priced = stretches[customer_id]
+        shape = tuple((code, *((s.start, s.end) for s in priced[code])) for code in sorted(priced))
         owner = owners.setdefault(shape, customer_id)
         plan.members[owner].append(customer_id)
         if owner != customer_id:
             continue
-        for code in codes:
+        plan.priced[owner] = frozenset(priced)
+        for code, spans in [*priced.items(), (None, anything_else)]:
             pieces: dict[datetime, list[tuple[datetime, datetime, int]]] = defaultdict(list)  # hour -> pieces
-            for index, span in enumerate(stretches[customer_id][code]):
+            for index, span in enumerate(spans):
                 lo, hi = max(span.start, start), min(span.end, end)
                 first, last = hour_ceil(lo), hour_floor(hi)
                 if first < last:
@@ -207,50 +206,30 @@ def _period_usage(
                     if derived:
                         plan.add_piece(customer_id, a, b, code, largest[2], -1)
     plan.apply(usage)
+    for customer_id, code, _ in list(usage):
+        if code not in stretches[customer_id]:
+            stretches[customer_id][code] = [replace(anything_else[0], code=code)]
     return stretches
-
-
-def _usage_pairs(customer_ids: list[UUID], first_hour: datetime, end_hour: datetime) -> Iterable[tuple[UUID, str]]:
-    """Return the (customer, code) pairs with usage in the rollup hours [first_hour, end_hour).
-
-    On PostgreSQL written out with one array parameter (constant text: prepared once per connection, no ORM
-    compilation on every summary); elsewhere the ORM query.
-    """
-    if connection.vendor != "postgresql":
-        return (
-            UsageRollup.objects.filter(customer_id__in=customer_ids, hour__gte=first_hour, hour__lt=end_hour)
-            .order_by()
-            .values_list("customer_id", "code")
-            .distinct()
-        )
-    meta = UsageRollup._meta
-    quote = connection.ops.quote_name
-    customer, hour, code = (quote(meta.get_field(name).column) for name in ("customer_id", "hour", "code"))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT {customer}, {code} FROM {quote(meta.db_table)} "
-            f"WHERE {customer} = ANY(%s::uuid[]) AND {hour} >= %s AND {hour} < %s",
-            [customer_ids, first_hour, end_hour],
-        )
-        return cursor.fetchall()
 
 
 class _Plan:
     """Ranges to sum (hours of the hourly rollup, minutes of the per-minute rollup, or raw records) and, per
     code, where each sum goes: usage[(customer, code, stretch index)] += sign * sum. A range is read once for
     every code and target. The ranges are planned for an owner customer and read for each of its members (the
-    customers with the same stretches)."""
+    customers with the same stretches). The targets of code None take the sums of every code the owner's
+    lists do not price (`priced`)."""
 
     def __init__(self) -> None:
         self.ranges: dict[tuple, int] = {}  # (kind, owner, from, to) -> segment index
         self.targets: dict[tuple, list[tuple[int, int]]] = defaultdict(list)  # (kind, i, code) -> [(index, sign)]
         self.members: dict[UUID, list[UUID]] = defaultdict(list)  # owner -> the customers it plans for
+        self.priced: dict[UUID, frozenset[str]] = {}  # owner -> the codes its lists price
 
-    def add(self, kind: int, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+    def add(self, kind: int, customer_id: UUID, lo: datetime, hi: datetime, code: str | None, index: int, sign: int):
         i = self.ranges.setdefault((kind, customer_id, lo, hi), len(self.ranges))
         self.targets[(kind, i, code)].append((index, sign))
 
-    def add_piece(self, customer_id: UUID, lo: datetime, hi: datetime, code: str, index: int, sign: int):
+    def add_piece(self, customer_id: UUID, lo: datetime, hi: datetime, code: str | None, index: int, sign: int):
         """Add [lo, hi), a piece of one hour: its whole minutes from the per-minute rollup, the rest (less
         than a minute at either end) from the records."""
         _, minutes, rest = usage_ranges(lo, hi)  # no whole hour: the piece lies inside one
@@ -273,13 +252,14 @@ class _Plan:
         for key, i in self.ranges.items():
             kind, owner, lo, hi = key
             for customer_id in self.members[owner]:
-                positions[(kind, len(segments[kind]))] = (i, customer_id)
+                positions[(kind, len(segments[kind]))] = (i, owner, customer_id)
                 segments[kind].append((customer_id, None, lo, hi, None))
         rows = _segment_sums(segments[RECORDS], hour_segments=segments[HOURS], minute_segments=segments[MINUTES])
         with localcontext(prec=_PREC):
             for kind, j, code, quantity, count in rows:
-                i, customer_id = positions[(kind, j)]
-                for index, sign in self.targets.get((kind, i, code), ()):
+                i, owner, customer_id = positions[(kind, j)]
+                planned = code if code in self.priced[owner] else None
+                for index, sign in self.targets.get((kind, i, planned), ()):
                     total = usage[(customer_id, code, index)]
                     total[0] += sign * quantity
                     total[1] += sign * count

@@ -43,7 +43,11 @@ def plan_sums(plan: _Plan) -> list[tuple[UUID, str, int, Decimal, int]]:
             ends[owner].update((lo, hi))
     cuts = {owner: sorted(moments) for owner, moments in ends.items()}
     owners = [{"o": owner, "t": moments} for owner, moments in cuts.items()]
-    members = [{"c": c, "o": owner} for owner, customers in plan.members.items() for c in customers]
+    members = [
+        {"c": c, "o": owner, "p": sorted(plan.priced[owner])}
+        for owner, customers in plan.members.items()
+        for c in customers
+    ]
     rollup_ranges, minute_ranges, record_ranges = [], [], []
     for (kind, owner, lo, hi), i in plan.ranges.items():
         if kind == HOURS:
@@ -61,9 +65,10 @@ def plan_sums(plan: _Plan) -> list[tuple[UUID, str, int, Decimal, int]]:
     rollup, minutes, records = (qn(m._meta.db_table) for m in (UsageRollup, UsageMinuteRollup, DataRecord))
     # The hourly rollup: one index range scan per member over its owner's cut hours, summed per bucket and code
     # in one pass (as the usage summary sums a period), each bucket then added to the ranges holding it. The
-    # per-minute rollup and the records: one index range scan per member and range (LATERAL).
+    # per-minute rollup and the records: one index range scan per member and range (LATERAL). A target without
+    # a code (k NULL) takes the sums of every code the member's lists do not price (m.p).
     sql = f"""
-        WITH m AS (SELECT * FROM json_to_recordset(%s::json) AS m(c uuid, o uuid)),
+        WITH m AS (SELECT * FROM json_to_recordset(%s::json) AS m(c uuid, o uuid, p text[])),
              w AS (SELECT * FROM json_to_recordset(%s::json) AS w(o uuid, t timestamptz[])),
              g AS (SELECT * FROM json_to_recordset(%s::json) AS g(r int, o uuid, a int, b int)),
              p AS (SELECT * FROM json_to_recordset(%s::json) AS p(r int, o uuid, lo timestamptz, hi timestamptz)),
@@ -97,9 +102,10 @@ def plan_sums(plan: _Plan) -> list[tuple[UUID, str, int, Decimal, int]]:
                     WHERE u.customer_id = m.c AND u.minute >= mr.lo AND u.minute < mr.hi GROUP BY u.code
                 ) AS a
              )
-        SELECT sums.c, t.k, t.x, sum(t.s * sums.q), sum(t.s * sums.n)
-        FROM sums JOIN t ON t.r = sums.r AND t.k = sums.code
-        GROUP BY sums.c, t.k, t.x
+        SELECT sums.c, sums.code, t.x, sum(t.s * sums.q), sum(t.s * sums.n)
+        FROM sums JOIN m ON m.c = sums.c
+        JOIN t ON t.r = sums.r AND (t.k = sums.code OR (t.k IS NULL AND sums.code <> ALL(m.p)))
+        GROUP BY sums.c, sums.code, t.x
     """
     tables = (members, owners, rollup_ranges, record_ranges, minute_ranges, targets)
     params = [orjson.dumps(rows).decode() for rows in tables]
