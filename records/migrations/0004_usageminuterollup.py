@@ -4,6 +4,9 @@ On PostgreSQL the backfill is one INSERT ... SELECT ... GROUP BY over the record
 every record once: 10 to 30 s per 10 million records on the 2-core development machine, the longer when
 usage is sparse and nearly every record makes a minute row of its own). Elsewhere (SQLite, a development database)
 the records are read in order and summed in Python, a minute at a time.
+
+Deploy it with record ingestion stopped: records that servers still running the previous code insert after
+the backfill's snapshot would be missing from the per-minute rollup (that code does not keep it).
 """
 
 from collections import defaultdict
