@@ -7,7 +7,6 @@ SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -21,7 +20,7 @@ from billing.summary import billing_summaries, billing_summary
 from groups.models import Membership
 from pricing.models import Rate
 from tests.billing.conftest import at, submit
-from tests.billing.test_summary_property import BASE, scenarios
+from tests.billing.test_summary_property import build_scenario, scenarios
 from tests.factories import CustomerFactory, GroupFactory
 from tests.pricing.factories import GRADUATED_TIERS, PriceListFactory, RateFactory
 
@@ -155,37 +154,17 @@ def test_issued_bills_freeze_the_batch_summaries(mix):
 )
 @given(scenario=scenarios(), factor=st.sampled_from([Decimal(1), Decimal(3)]))
 def test_a_batch_of_random_scenarios_equals_each_customer_alone(db, scenario, factor):
-    """The property test's random scenarios (memberships, rates of all models cut inside hours, records on
-    both sides of boundaries), given to three customers at once: two alike (one plan shared, different
+    """The property test's random scenarios (memberships, rates of all models cut inside hours and minutes,
+    records on both sides of boundaries), given to three customers at once: two alike (one plan shared, different
     quantities) and one without the memberships (other stretches); each gets its summary alone."""
-    start_minute, length, memberships, lists, records = scenario
+    records = scenario[-1]
     with transaction.atomic():
-        groups = [GroupFactory(), GroupFactory()]
         customers = [CustomerFactory() for _ in range(3)]
-        for customer in customers[:2]:
-            for group, joined, left in memberships:
-                Membership.objects.create(
-                    customer=customer,
-                    group=groups[group],
-                    joined_at=BASE + timedelta(minutes=joined),
-                    left_at=None if left is None else BASE + timedelta(minutes=left),
-                )
-        for priority, (scope, currency, rates) in enumerate(lists):
-            owners = [{}] if scope == "default" else [{"customer": c} for c in customers]
-            if scope.startswith("group"):
-                owners = [{"group": groups[int(scope[-1])]}]
-            for owner in owners:
-                price_list = PriceListFactory(currency=currency, priority=priority, **owner)
-                for code, valid_from, rate_terms in rates:
-                    RateFactory(
-                        price_list=price_list, code=code, valid_from=BASE + timedelta(minutes=valid_from), **rate_terms
-                    )
+        start, end = build_scenario(scenario, customers=customers, members=customers[:2])
         if records:
             submit(customers[0], records)
             submit(customers[1], [(code, quantity * factor, moment) for code, quantity, moment in records])
             submit(customers[2], records[::2])
-        start = BASE + timedelta(minutes=start_minute)
-        end = start + timedelta(minutes=length)
 
         batch = billing_summaries(customers=customers, start=start, end=end)
         assert batch == {c.pk: billing_summary(customer=c, start=start, end=end) for c in customers}

@@ -6,7 +6,7 @@ boundaries that fall inside hours, on a minute or inside one. Runs on SQLite and
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -96,6 +96,33 @@ def scenarios(draw):
     return start, length, memberships, lists, records
 
 
+def build_scenario(scenario, *, customers: list, members: list) -> tuple[datetime, datetime]:
+    """Create the scenario's groups, memberships (for *members*) and price lists (customer-scoped lists once per
+    customer of *customers*); return its period. The scenario's moments are seconds from BASE."""
+    start_second, length, memberships, lists, _ = scenario
+    groups = [GroupFactory(), GroupFactory()]
+    for customer in members:
+        for group, joined, left in memberships:
+            Membership.objects.create(
+                customer=customer,
+                group=groups[group],
+                joined_at=BASE + timedelta(seconds=joined),
+                left_at=None if left is None else BASE + timedelta(seconds=left),
+            )
+    for priority, (scope, currency, rates) in enumerate(lists):
+        owners = {"default": [{}], "group0": [{"group": groups[0]}], "group1": [{"group": groups[1]}]}.get(
+            scope, [{"customer": c} for c in customers]
+        )
+        for owner in owners:
+            price_list = PriceListFactory(currency=currency, priority=priority, **owner)
+            for code, valid_from, rate_terms in rates:
+                RateFactory(
+                    price_list=price_list, code=code, valid_from=BASE + timedelta(seconds=valid_from), **rate_terms
+                )
+    start = BASE + timedelta(seconds=start_second)
+    return start, start + timedelta(seconds=length)
+
+
 def reference(customer, start, end) -> tuple[list, dict, dict]:
     """Price record by record: find each record's stretch (checked against the resolver asked at the record's own
     time), sum per stretch, price each stretch's quantity, round once; sum rounded lines per currency."""
@@ -129,28 +156,12 @@ def reference(customer, start, end) -> tuple[list, dict, dict]:
 )
 @given(scenario=scenarios())
 def test_summary_equals_a_record_by_record_reference(db, scenario):
-    start_second, length, memberships, lists, records = scenario
+    records = scenario[-1]
     with transaction.atomic():
         customer = CustomerFactory()
-        groups = [GroupFactory(), GroupFactory()]
-        for group, joined, left in memberships:
-            Membership.objects.create(
-                customer=customer,
-                group=groups[group],
-                joined_at=BASE + timedelta(seconds=joined),
-                left_at=None if left is None else BASE + timedelta(seconds=left),
-            )
-        for priority, (scope, currency, rates) in enumerate(lists):
-            owner = {"group0": {"group": groups[0]}, "group1": {"group": groups[1]}, "customer": {"customer": customer}}
-            price_list = PriceListFactory(currency=currency, priority=priority, **owner.get(scope, {}))
-            for code, valid_from, rate_terms in rates:
-                RateFactory(
-                    price_list=price_list, code=code, valid_from=BASE + timedelta(seconds=valid_from), **rate_terms
-                )
+        start, end = build_scenario(scenario, customers=[customer], members=[customer])
         if records:
             submit(customer, records)
-        start = BASE + timedelta(seconds=start_second)
-        end = start + timedelta(seconds=length)
 
         summary = billing_summary(customer=customer, start=start, end=end)
         lines, unpriced, totals = reference(customer, start, end)
